@@ -1,0 +1,100 @@
+//! Wires the parts together and runs them until a shutdown signal, then stops every instance.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::command::server::CommandServer;
+use crate::config::Config;
+use crate::instances::Supervisor;
+use crate::metrics::Metrics;
+use crate::web::{self, WebState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot listen on {addr} for {what}: {source}")]
+    Listen {
+        what: &'static str,
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Runs the agent until `shutdown` resolves, then stops all instances gracefully and returns.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
+    let metrics = Metrics::new();
+    let ready = Arc::new(AtomicBool::new(false));
+    let stop_serving = CancellationToken::new();
+
+    let command_listener = bind("command", config.command_listen).await?;
+    let http_listener = bind("http", config.http_listen).await?;
+    let command_addr = command_listener
+        .local_addr()
+        .unwrap_or(config.command_listen);
+    let http_addr = http_listener.local_addr().unwrap_or(config.http_listen);
+
+    let capacity = config.instances.capacity;
+    let supervisor = Supervisor::new(config.instances, metrics.clone());
+    let server = Arc::new(CommandServer::new(
+        Arc::clone(&supervisor),
+        metrics.clone(),
+        config.command,
+    ));
+    let command_task = tokio::spawn(server.serve(command_listener, stop_serving.clone()));
+
+    let router = web::router(WebState {
+        metrics: metrics.clone(),
+        ready: Arc::clone(&ready),
+    });
+    let http_stop = stop_serving.clone();
+    let http_task = tokio::spawn(async move {
+        let served = axum::serve(http_listener, router)
+            .with_graceful_shutdown(async move { http_stop.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+
+    ready.store(true, Ordering::Release);
+    tracing::info!(%command_addr, %http_addr, capacity, "openspace-agent listening");
+
+    shutdown.await;
+    tracing::info!("shutting down: stopping every instance");
+    ready.store(false, Ordering::Release);
+    supervisor.shutdown().await;
+    stop_serving.cancel();
+    let _ = command_task.await;
+    let _ = http_task.await;
+    tracing::info!("all instances stopped; bye");
+    Ok(())
+}
+
+async fn bind(what: &'static str, addr: std::net::SocketAddr) -> Result<TcpListener, AppError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Listen { what, addr, source })
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn termination_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            // Without signal handlers we can only wait for Ctrl-C the portable way.
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Flags (and their environment variables), validated once into a [`Config`].
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::auth::{BearerToken, TokenError};
+use crate::command::protocol::{HEIGHT_RANGE, WIDTH_RANGE};
+use crate::command::server::CommandServerConfig;
+use crate::instances::process::{CommandTemplate, TemplateError};
+use crate::instances::{InstanceConfig, ReadyCheck, Resolution};
+
+/// The seed's ports table stops the per-instance API ports at 4782 (4682 + 100).
+const MAX_CAPACITY: u32 = 100;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "openspace-agent",
+    version,
+    about = "OpenSpace rendering server: command API and instance supervisor"
+)]
+pub struct Args {
+    /// Where the command WebSocket (START, STOP, ...) listens.
+    #[arg(long, env = "OPENSPACE_COMMAND_LISTEN", default_value = "0.0.0.0:4699")]
+    pub command_listen: SocketAddr,
+
+    /// Where HTTP (/healthz, /readyz, /metrics) listens.
+    #[arg(long, env = "OPENSPACE_HTTP_LISTEN", default_value = "0.0.0.0:4690")]
+    pub http_listen: SocketAddr,
+
+    /// Number of instance slots (ids 0..N-1).
+    #[arg(long, env = "OPENSPACE_CAPACITY", default_value_t = 3)]
+    pub capacity: u32,
+
+    /// Program to run per slot, split like a shell would (no shell runs it). Placeholders:
+    /// {id}, {api_port}, {width}, {height}, {profile}.
+    #[arg(long, env = "OPENSPACE_INSTANCE_COMMAND")]
+    pub instance_command: Option<String>,
+
+    /// Instance N's API port is this + N.
+    #[arg(long, env = "OPENSPACE_API_BASE_PORT", default_value_t = 4682)]
+    pub api_base_port: u16,
+
+    /// When an instance counts as RUNNING: once spawned, or once its API port accepts.
+    #[arg(long, env = "OPENSPACE_READY", value_enum, default_value = "process")]
+    pub ready: ReadyCheck,
+
+    /// Time between SIGTERM and SIGKILL when stopping an instance.
+    #[arg(long, env = "OPENSPACE_STOP_GRACE", default_value = "5s")]
+    pub stop_grace: humantime::Duration,
+
+    /// An instance not ready within this is killed and reported as failed.
+    #[arg(long, env = "OPENSPACE_START_TIMEOUT", default_value = "120s")]
+    pub start_timeout: humantime::Duration,
+
+    /// File holding the bearer token that command clients must present. Off when unset.
+    #[arg(long, env = "OPENSPACE_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// Command connections silent for this long are closed.
+    #[arg(long, env = "OPENSPACE_COMMAND_IDLE_TIMEOUT", default_value = "60s")]
+    pub command_idle_timeout: humantime::Duration,
+
+    /// Simultaneous command connections; more are refused with HTTP 503.
+    #[arg(
+        long,
+        env = "OPENSPACE_MAX_COMMAND_CONNECTIONS",
+        default_value_t = 1024
+    )]
+    pub max_command_connections: usize,
+
+    /// Resolution of instances whose START names none, as WIDTHxHEIGHT.
+    #[arg(long, env = "OPENSPACE_DEFAULT_RESOLUTION", default_value = "1280x720", value_parser = parse_resolution)]
+    pub default_resolution: Resolution,
+
+    /// Log format.
+    #[arg(long, env = "OPENSPACE_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub command_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub instances: InstanceConfig,
+    pub command: CommandServerConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--capacity must be 1..={MAX_CAPACITY}, got {0}")]
+    Capacity(u32),
+    #[error("--api-base-port {base} + --capacity {capacity} runs past port 65535")]
+    ApiPorts { base: u16, capacity: u32 },
+    #[error("--instance-command is required: this build has no built-in renderer yet")]
+    NoInstanceCommand,
+    #[error("--instance-command: {0}")]
+    Template(#[from] TemplateError),
+    #[error("--token-file: {0}")]
+    Token(#[from] TokenError),
+    #[error("--{name} must be more than zero")]
+    ZeroDuration { name: &'static str },
+    #[error("--max-command-connections must be at least 1")]
+    NoConnections,
+}
+
+impl Args {
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        if !(1..=MAX_CAPACITY).contains(&self.capacity) {
+            return Err(ConfigError::Capacity(self.capacity));
+        }
+        if u32::from(self.api_base_port) + self.capacity - 1 > u32::from(u16::MAX) {
+            return Err(ConfigError::ApiPorts {
+                base: self.api_base_port,
+                capacity: self.capacity,
+            });
+        }
+        let template = CommandTemplate::parse(
+            self.instance_command
+                .as_deref()
+                .ok_or(ConfigError::NoInstanceCommand)?,
+        )?;
+        for (name, value) in [
+            ("start-timeout", *self.start_timeout),
+            ("command-idle-timeout", *self.command_idle_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::ZeroDuration { name });
+            }
+        }
+        if self.max_command_connections == 0 {
+            return Err(ConfigError::NoConnections);
+        }
+        let token = self
+            .token_file
+            .as_deref()
+            .map(BearerToken::from_file)
+            .transpose()?;
+        Ok(Config {
+            command_listen: self.command_listen,
+            http_listen: self.http_listen,
+            instances: InstanceConfig {
+                capacity: self.capacity,
+                template,
+                api_base_port: self.api_base_port,
+                ready: self.ready,
+                stop_grace: *self.stop_grace,
+                start_timeout: *self.start_timeout,
+                default_resolution: self.default_resolution,
+                default_profile: "default".to_owned(),
+            },
+            command: CommandServerConfig {
+                token,
+                idle_timeout: *self.command_idle_timeout,
+                max_connections: self.max_command_connections,
+            },
+        })
+    }
+}
+
+fn parse_resolution(text: &str) -> Result<Resolution, String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("expected WIDTHxHEIGHT, got {text:?}"))?;
+    let width: u32 = w.trim().parse().map_err(|_| format!("bad width {w:?}"))?;
+    let height: u32 = h.trim().parse().map_err(|_| format!("bad height {h:?}"))?;
+    if !WIDTH_RANGE.contains(&width) || !HEIGHT_RANGE.contains(&height) {
+        return Err(format!(
+            "{width}x{height} is outside {}..={} x {}..={}",
+            WIDTH_RANGE.start(),
+            WIDTH_RANGE.end(),
+            HEIGHT_RANGE.start(),
+            HEIGHT_RANGE.end()
+        ));
+    }
+    Ok(Resolution { width, height })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn args(extra: &[&str]) -> Result<Config, ConfigError> {
+        let mut argv = vec!["openspace-agent"];
+        argv.extend_from_slice(extra);
+        Args::try_parse_from(argv)
+            .expect("flags parse")
+            .into_config()
+    }
+
+    #[test]
+    fn defaults_follow_the_seed() {
+        let c = args(&["--instance-command", "sleep 100"]).unwrap();
+        assert_eq!(c.command_listen.port(), 4699);
+        assert_eq!(c.http_listen.port(), 4690);
+        assert_eq!(c.instances.capacity, 3);
+        assert_eq!(c.instances.api_port(2), 4684);
+        assert_eq!(c.instances.stop_grace, Duration::from_secs(5));
+        assert_eq!(c.instances.start_timeout, Duration::from_secs(120));
+        assert!(c.command.token.is_none());
+    }
+
+    #[test]
+    fn invalid_settings_are_refused_with_the_flag_named() {
+        assert!(matches!(args(&[]), Err(ConfigError::NoInstanceCommand)));
+        assert!(matches!(
+            args(&["--instance-command", "x", "--capacity", "0"]),
+            Err(ConfigError::Capacity(0))
+        ));
+        assert!(matches!(
+            args(&[
+                "--instance-command",
+                "x",
+                "--api-base-port",
+                "65500",
+                "--capacity",
+                "50"
+            ]),
+            Err(ConfigError::ApiPorts { .. })
+        ));
+        assert!(matches!(
+            args(&["--instance-command", "x {nope}"]),
+            Err(ConfigError::Template(_))
+        ));
+        assert!(matches!(
+            args(&[
+                "--instance-command",
+                "x",
+                "--token-file",
+                "/nonexistent/token"
+            ]),
+            Err(ConfigError::Token(_))
+        ));
+        assert!(parse_resolution("1920x1080").is_ok());
+        assert!(parse_resolution("8x8").is_err());
+        assert!(parse_resolution("wide").is_err());
+    }
+}

@@ -1,0 +1,10 @@
+//! Instance slots and the processes that fill them.
+
+pub mod process;
+pub mod readiness;
+pub mod slots;
+pub mod supervisor;
+
+pub use readiness::ReadyCheck;
+pub use slots::{Resolution, SlotError, SlotView};
+pub use supervisor::{InstanceConfig, Supervisor};
