@@ -588,7 +588,7 @@ mod tests {
         assert_eq!(a.command.as_deref(), Some("STOP"));
         assert_eq!(a.id, -3);
         let a = err("{").answer();
-        assert_eq!(a.to_json().contains("\"command\""), false);
+        assert!(!a.to_json().contains("\"command\""));
         assert_eq!(a.id, -1);
     }
 
