@@ -618,4 +618,113 @@ mod tests {
             );
         }
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn request() -> impl Strategy<Value = Request> {
+            let id = any::<u32>();
+            let start = (
+                proptest::option::of("[ -~]{1,64}"),
+                proptest::option::of((WIDTH_RANGE, HEIGHT_RANGE)),
+                proptest::option::of("[A-Za-z0-9_][A-Za-z0-9._-]{0,30}"),
+            )
+                .prop_map(|(session, size, profile)| {
+                    Request::Start(StartRequest {
+                        session,
+                        width: size.map(|s| s.0),
+                        height: size.map(|s| s.1),
+                        profile,
+                    })
+                });
+            prop_oneof![
+                start,
+                id.prop_map(|id| Request::Stop { id }),
+                id.prop_map(|id| Request::Status { id }),
+                (id, WIDTH_RANGE, HEIGHT_RANGE)
+                    .prop_map(|(id, width, height)| Request::Resolution { id, width, height }),
+                Just(Request::ServerStatus),
+                Just(Request::Watch),
+            ]
+        }
+
+        /// JSON objects made of the protocol's own keys and plausible-but-wrong values.
+        fn near_miss() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(
+                    |f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+                ),
+                prop_oneof![
+                    Just("START"),
+                    Just("STOP"),
+                    Just("STATUS"),
+                    Just("RESOLUTION"),
+                    Just("SERVER_STATUS"),
+                    Just("WATCH"),
+                    Just("start"),
+                    Just("")
+                ]
+                .prop_map(Value::from),
+                ".{0,20}".prop_map(Value::from),
+            ];
+            let value = leaf.prop_recursive(2, 8, 4, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    proptest::collection::btree_map(".{0,4}", inner, 0..3)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            });
+            let key = prop_oneof![
+                Just("command"),
+                Just("id"),
+                Just("width"),
+                Just("height"),
+                Just("session"),
+                Just("profile"),
+                Just("x")
+            ];
+            proptest::collection::btree_map(key, value, 0..6).prop_map(|m| {
+                Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn every_request_survives_the_wire(request in request()) {
+                let text = serde_json::to_string(&request).unwrap();
+                prop_assert_eq!(Request::parse(&text), Ok(request));
+            }
+
+            #[test]
+            fn any_text_is_answered_without_panicking(text in ".{0,200}") {
+                if let Err(e) = Request::parse(&text) {
+                    let answer: Answer = serde_json::from_str(&e.answer().to_json()).unwrap();
+                    prop_assert!(!answer.is_ok());
+                }
+            }
+
+            #[test]
+            fn near_misses_are_accepted_only_when_valid(value in near_miss()) {
+                let text = value.to_string();
+                match Request::parse(&text) {
+                    // Whatever was accepted means the same when sent again.
+                    Ok(request) => {
+                        let again = serde_json::to_string(&request).unwrap();
+                        prop_assert_eq!(Request::parse(&again), Ok(request));
+                    }
+                    // Every refusal names an error, explains it, and echoes a known id only.
+                    Err(e) => {
+                        prop_assert!(e.error != errors::NONE && !e.detail.is_empty());
+                        if let Some(id) = e.id {
+                            prop_assert_eq!(value.get("id").and_then(Value::as_i64), Some(id));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -189,9 +189,9 @@ async fn forward_lines<R: tokio::io::AsyncRead + Unpin>(id: u32, stream: &'stati
     let mut lines = FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_LOG_LINE));
     while let Some(line) = lines.next().await {
         match line {
-            Ok(line) => tracing::info!(target: "instance", instance = id, stream, "{line}"),
+            Ok(line) => tracing::info!(target: "instance", stream, "[instance {id}] {line}"),
             Err(tokio_util::codec::LinesCodecError::MaxLineLengthExceeded) => {
-                tracing::info!(target: "instance", instance = id, stream, "[line over {MAX_LOG_LINE} bytes cut]")
+                tracing::info!(target: "instance", stream, "[instance {id}] [line over {MAX_LOG_LINE} bytes cut]")
             }
             Err(tokio_util::codec::LinesCodecError::Io(_)) => break,
         }
