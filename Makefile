@@ -1,0 +1,27 @@
+# Two commands for a newcomer: `make demo` and `make test`. Everything else is a building block.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: demo test lint unit bench deps
+
+## Run the main job locally (see README: what the demo starts and the URL to open).
+demo: deps
+	scripts/demo.sh
+
+## Everything CI runs: formatting, clippy, unit and integration tests.
+test: deps lint unit
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+unit:
+	$(CARGO) test --workspace --locked
+
+## Benchmarks (numbers go to BENCHMARKS.md by hand, with the command).
+bench: deps
+	$(CARGO) bench -p openspace-agent --bench command_api
+
+## Installs missing system packages (Debian) and Rust components; fast when all are there.
+deps:
+	scripts/setup.sh

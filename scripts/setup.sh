@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what building and testing need on Debian, only when missing. Idempotent and quick.
+set -euo pipefail
+
+packages=()
+command -v python3 >/dev/null || packages+=(python3)   # test instances that open a TCP port
+command -v cc >/dev/null || packages+=(build-essential)
+command -v pkg-config >/dev/null || packages+=(pkg-config)
+
+if ((${#packages[@]})); then
+  echo "setup: installing ${packages[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}"
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo is missing; install Rust (rustup) first" >&2
+  exit 1
+fi
+if command -v rustup >/dev/null; then
+  installed=$(rustup component list --installed 2>/dev/null || true)
+  for c in rustfmt clippy; do
+    grep -q "^$c" <<<"$installed" || rustup component add "$c"
+  done
+fi
