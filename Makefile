@@ -16,7 +16,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 unit:
-	$(CARGO) test --workspace --locked --lib --bins --tests
+	$(CARGO) test --workspace --locked --tests
 
 ## Benchmarks (numbers go to BENCHMARKS.md by hand, with the command).
 bench: deps
