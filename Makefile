@@ -2,14 +2,14 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test lint unit bench deps
+.PHONY: demo test lint unit browser bench deps
 
 ## Run the main job locally (see README: what the demo starts and the URL to open).
 demo: deps
 	scripts/demo.sh
 
-## Everything CI runs: formatting, clippy, unit and integration tests.
-test: deps lint unit
+## Everything CI runs: formatting, clippy, unit and integration tests, browser tests.
+test: deps lint unit browser
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -18,9 +18,15 @@ lint:
 unit:
 	$(CARGO) test --workspace --locked --tests
 
+## Headless Chromium against the real agent (needs the debug binaries).
+browser:
+	$(CARGO) build --locked -p openspace-agent --bins
+	cd e2e/browser && npm test
+
 ## Benchmarks (numbers go to BENCHMARKS.md by hand, with the command).
 bench: deps
 	$(CARGO) bench -p openspace-agent --bench command_api
+	$(CARGO) bench -p openspace-agent --bench media
 
 ## Installs missing system packages (Debian) and Rust components; fast when all are there.
 deps:

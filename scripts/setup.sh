@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on Debian, only when missing. Idempotent and quick.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=()
-command -v python3 >/dev/null || packages+=(python3)   # test instances that open a TCP port
+command -v python3 >/dev/null || packages+=(python3)     # test instances that open a TCP port
 command -v cc >/dev/null || packages+=(build-essential)
 command -v pkg-config >/dev/null || packages+=(pkg-config)
+command -v nasm >/dev/null || packages+=(nasm)           # openh264's SIMD assembly (3x faster)
+command -v node >/dev/null || packages+=(nodejs npm)     # the browser tests' runner
+[ -x /usr/bin/chromium ] || packages+=(chromium)         # headless browser for WebRTC tests
 
 if ((${#packages[@]})); then
   echo "setup: installing ${packages[*]}"
@@ -24,4 +28,9 @@ if command -v rustup >/dev/null; then
   for c in rustfmt clippy; do
     grep -q "^$c" <<<"$installed" || rustup component add "$c"
   done
+fi
+
+# The browser tests' one npm dependency (playwright-core drives Debian's Chromium).
+if [ ! -d e2e/browser/node_modules/playwright-core ]; then
+  (cd e2e/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -11,7 +11,12 @@ use crate::command::server::CommandServer;
 use crate::config::Config;
 use crate::instances::Supervisor;
 use crate::metrics::Metrics;
+use crate::signaling::Hub;
+use crate::stream::{Roster, ViewerDeps};
 use crate::web::{self, WebState};
+
+/// Viewers per instance, beyond which SESSION is refused.
+const MAX_VIEWERS_PER_INSTANCE: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -31,6 +36,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
     let command_listener = bind("command", config.command_listen).await?;
     let http_listener = bind("http", config.http_listen).await?;
+    let signaling_listener = bind("signaling", config.signaling_listen).await?;
+    let signaling_addr = signaling_listener
+        .local_addr()
+        .unwrap_or(config.signaling_listen);
+    let require_tokens = config.command.token.is_some();
     let command_addr = command_listener
         .local_addr()
         .unwrap_or(config.command_listen);
@@ -45,22 +55,36 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     ));
     let command_task = tokio::spawn(server.serve(command_listener, stop_serving.clone()));
 
-    let router = web::router(WebState {
+    let deps = Arc::new(ViewerDeps {
+        supervisor: Arc::clone(&supervisor),
+        roster: Arc::new(Roster::default()),
+        webrtc: config.stream.webrtc,
         metrics: metrics.clone(),
-        ready: Arc::clone(&ready),
+        codec: config.stream.codec,
+        all_control: config.stream.all_viewers_control,
     });
-    let http_stop = stop_serving.clone();
-    let http_task = tokio::spawn(async move {
-        let served = axum::serve(http_listener, router)
-            .with_graceful_shutdown(async move { http_stop.cancelled().await })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "HTTP server failed");
-        }
-    });
+    let hub = Hub::new(deps, require_tokens, MAX_VIEWERS_PER_INSTANCE);
+    let router = web::router(
+        WebState {
+            metrics: metrics.clone(),
+            ready: Arc::clone(&ready),
+        },
+        Arc::clone(&hub),
+        crate::api::ApiState {
+            supervisor: Arc::clone(&supervisor),
+            require_tokens,
+        },
+    );
+    let http_task = serve_http("HTTP", http_listener, router, stop_serving.clone());
+    let signaling_task = serve_http(
+        "signaling",
+        signaling_listener,
+        web::signaling_router(hub),
+        stop_serving.clone(),
+    );
 
     ready.store(true, Ordering::Release);
-    tracing::info!(%command_addr, %http_addr, capacity, "openspace-agent listening");
+    tracing::info!(%command_addr, %http_addr, %signaling_addr, capacity, "openspace-agent listening");
 
     shutdown.await;
     tracing::info!("shutting down: stopping every instance");
@@ -69,8 +93,26 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     stop_serving.cancel();
     let _ = command_task.await;
     let _ = http_task.await;
+    let _ = signaling_task.await;
     tracing::info!("all instances stopped; bye");
     Ok(())
+}
+
+fn serve_http(
+    what: &'static str,
+    listener: TcpListener,
+    router: axum::Router,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = axum::serve(listener, service)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "{what} server failed");
+        }
+    })
 }
 
 async fn bind(what: &'static str, addr: std::net::SocketAddr) -> Result<TcpListener, AppError> {

@@ -8,7 +8,10 @@ use crate::auth::{BearerToken, TokenError};
 use crate::command::protocol::{HEIGHT_RANGE, WIDTH_RANGE};
 use crate::command::server::CommandServerConfig;
 use crate::instances::process::{CommandTemplate, TemplateError};
-use crate::instances::{InstanceConfig, ReadyCheck, Resolution};
+use crate::instances::{InstanceConfig, InstanceKind, ReadyCheck, Resolution};
+use crate::media::encoder::{Codec, EncoderSettings};
+use crate::media::pipeline::PipelineSettings;
+use crate::stream::WebRtcConfig;
 
 /// The seed's ports table stops the per-instance API ports at 4782 (4682 + 100).
 const MAX_CAPACITY: u32 = 100;
@@ -32,10 +35,67 @@ pub struct Args {
     #[arg(long, env = "OPENSPACE_CAPACITY", default_value_t = 3)]
     pub capacity: u32,
 
+    /// What an instance is: the built-in renderer (default without --instance-command) or a
+    /// program (default with it).
+    #[arg(long, env = "OPENSPACE_INSTANCE_KIND", value_enum)]
+    pub instance_kind: Option<KindFlag>,
+
     /// Program to run per slot, split like a shell would (no shell runs it). Placeholders:
     /// {id}, {api_port}, {width}, {height}, {profile}.
     #[arg(long, env = "OPENSPACE_INSTANCE_COMMAND")]
     pub instance_command: Option<String>,
+
+    /// Address the instance API ports (--api-base-port + id) of built-in instances listen on.
+    #[arg(long, env = "OPENSPACE_API_HOST", default_value = "0.0.0.0")]
+    pub api_host: std::net::IpAddr,
+
+    /// Where the seed's signaling WebSocket listens (also served at /signaling on --http-listen).
+    #[arg(
+        long,
+        env = "OPENSPACE_SIGNALING_LISTEN",
+        default_value = "0.0.0.0:8443"
+    )]
+    pub signaling_listen: SocketAddr,
+
+    /// STUN or TURN server for WebRTC (`stun:HOST:PORT`, `turn:USER:PASS@HOST:PORT`); repeatable.
+    #[arg(
+        long = "ice-server",
+        env = "OPENSPACE_ICE_SERVERS",
+        value_delimiter = ','
+    )]
+    pub ice_servers: Vec<String>,
+
+    /// The address browsers reach this host at (NAT 1:1), advertised in ICE candidates.
+    #[arg(long, env = "OPENSPACE_PUBLIC_IP")]
+    pub public_ip: Option<std::net::IpAddr>,
+
+    /// Local address for WebRTC media (`IP` or `IP:PORT`); repeatable. Default: every interface.
+    #[arg(
+        long = "webrtc-address",
+        env = "OPENSPACE_WEBRTC_ADDRESSES",
+        value_delimiter = ','
+    )]
+    pub webrtc_addresses: Vec<String>,
+
+    /// Video codec offered to viewers.
+    #[arg(long, env = "OPENSPACE_CODEC", value_enum, default_value = "h264")]
+    pub codec: CodecFlag,
+
+    /// Target video bitrate in kbit/s.
+    #[arg(long, env = "OPENSPACE_BITRATE_KBPS", default_value_t = 3000)]
+    pub bitrate_kbps: u32,
+
+    /// Frames per second of streamed instances.
+    #[arg(long, env = "OPENSPACE_FPS", default_value_t = 30)]
+    pub fps: u32,
+
+    /// Threads per encoder.
+    #[arg(long, env = "OPENSPACE_ENCODER_THREADS", default_value_t = 2)]
+    pub encoder_threads: u16,
+
+    /// Let every viewer steer, not only the first one connected.
+    #[arg(long, env = "OPENSPACE_ALL_VIEWERS_CONTROL")]
+    pub all_viewers_control: bool,
 
     /// Instance N's API port is this + N.
     #[arg(long, env = "OPENSPACE_API_BASE_PORT", default_value_t = 4682)]
@@ -79,6 +139,18 @@ pub struct Args {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KindFlag {
+    Builtin,
+    Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CodecFlag {
+    H264,
+    Vp8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
@@ -88,8 +160,18 @@ pub enum LogFormat {
 pub struct Config {
     pub command_listen: SocketAddr,
     pub http_listen: SocketAddr,
+    pub signaling_listen: SocketAddr,
     pub instances: InstanceConfig,
     pub command: CommandServerConfig,
+    pub stream: StreamConfig,
+}
+
+/// How instances are streamed to viewers.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    pub webrtc: WebRtcConfig,
+    pub codec: Codec,
+    pub all_viewers_control: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,8 +180,16 @@ pub enum ConfigError {
     Capacity(u32),
     #[error("--api-base-port {base} + --capacity {capacity} runs past port 65535")]
     ApiPorts { base: u16, capacity: u32 },
-    #[error("--instance-command is required: this build has no built-in renderer yet")]
+    #[error("--instance-kind command needs --instance-command")]
     NoInstanceCommand,
+    #[error("--instance-command is only used with --instance-kind command")]
+    UnusedInstanceCommand,
+    #[error("--fps must be 1..=60, got {0}")]
+    Fps(u32),
+    #[error("--bitrate-kbps must be 100..=100000, got {0}")]
+    Bitrate(u32),
+    #[error("--webrtc-address {0:?} is not an IP address (optionally with :PORT)")]
+    WebRtcAddress(String),
     #[error("--instance-command: {0}")]
     Template(#[from] TemplateError),
     #[error("--token-file: {0}")]
@@ -121,11 +211,31 @@ impl Args {
                 capacity: self.capacity,
             });
         }
-        let template = CommandTemplate::parse(
-            self.instance_command
-                .as_deref()
-                .ok_or(ConfigError::NoInstanceCommand)?,
-        )?;
+        let kind = match (self.instance_kind, self.instance_command.as_deref()) {
+            (None | Some(KindFlag::Command), Some(command)) => {
+                InstanceKind::Command(CommandTemplate::parse(command)?)
+            }
+            (Some(KindFlag::Command), None) => return Err(ConfigError::NoInstanceCommand),
+            (Some(KindFlag::Builtin), Some(_)) => return Err(ConfigError::UnusedInstanceCommand),
+            (None | Some(KindFlag::Builtin), None) => InstanceKind::Builtin,
+        };
+        if !(1..=60).contains(&self.fps) {
+            return Err(ConfigError::Fps(self.fps));
+        }
+        if !(100..=100_000).contains(&self.bitrate_kbps) {
+            return Err(ConfigError::Bitrate(self.bitrate_kbps));
+        }
+        let udp_addrs = self
+            .webrtc_addresses
+            .iter()
+            .map(
+                |a| match (a.parse::<std::net::IpAddr>(), a.parse::<SocketAddr>()) {
+                    (Ok(ip), _) => Ok(SocketAddr::new(ip, 0).to_string()),
+                    (_, Ok(addr)) => Ok(addr.to_string()),
+                    _ => Err(ConfigError::WebRtcAddress(a.clone())),
+                },
+            )
+            .collect::<Result<Vec<_>, _>>()?;
         for (name, value) in [
             ("start-timeout", *self.start_timeout),
             ("command-idle-timeout", *self.command_idle_timeout),
@@ -145,9 +255,20 @@ impl Args {
         Ok(Config {
             command_listen: self.command_listen,
             http_listen: self.http_listen,
+            signaling_listen: self.signaling_listen,
             instances: InstanceConfig {
                 capacity: self.capacity,
-                template,
+                kind,
+                api_host: self.api_host,
+                require_tokens: token.is_some(),
+                pipeline: PipelineSettings {
+                    fps: self.fps,
+                    encoder: EncoderSettings {
+                        bitrate_bps: self.bitrate_kbps * 1000,
+                        fps: self.fps as f32,
+                        threads: self.encoder_threads.max(1),
+                    },
+                },
                 api_base_port: self.api_base_port,
                 ready: self.ready,
                 stop_grace: *self.stop_grace,
@@ -159,6 +280,18 @@ impl Args {
                 token,
                 idle_timeout: *self.command_idle_timeout,
                 max_connections: self.max_command_connections,
+            },
+            stream: StreamConfig {
+                webrtc: WebRtcConfig {
+                    ice_servers: self.ice_servers,
+                    public_ip: self.public_ip,
+                    udp_addrs,
+                },
+                codec: match self.codec {
+                    CodecFlag::H264 => Codec::H264,
+                    CodecFlag::Vp8 => Codec::Vp8,
+                },
+                all_viewers_control: self.all_viewers_control,
             },
         })
     }
@@ -209,7 +342,31 @@ mod tests {
 
     #[test]
     fn invalid_settings_are_refused_with_the_flag_named() {
-        assert!(matches!(args(&[]), Err(ConfigError::NoInstanceCommand)));
+        assert!(matches!(
+            args(&["--instance-kind", "command"]),
+            Err(ConfigError::NoInstanceCommand)
+        ));
+        assert!(matches!(
+            args(&[]).map(|c| c.instances.kind),
+            Ok(InstanceKind::Builtin)
+        ));
+        assert!(matches!(
+            args(&["--instance-kind", "builtin", "--instance-command", "x"]),
+            Err(ConfigError::UnusedInstanceCommand)
+        ));
+        assert!(matches!(args(&["--fps", "0"]), Err(ConfigError::Fps(0))));
+        assert!(matches!(
+            args(&["--webrtc-address", "nope"]),
+            Err(ConfigError::WebRtcAddress(_))
+        ));
+        assert_eq!(
+            args(&["--webrtc-address", "127.0.0.1"])
+                .unwrap()
+                .stream
+                .webrtc
+                .udp_addrs,
+            ["127.0.0.1:0"]
+        );
         assert!(matches!(
             args(&["--instance-command", "x", "--capacity", "0"]),
             Err(ConfigError::Capacity(0))

@@ -1,8 +1,8 @@
 //! The agent's Prometheus metrics, registered once and shared by the supervisor and the servers.
 
 use prometheus::{
-    exponential_buckets, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry,
+    exponential_buckets, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 use crate::command::protocol::SlotStatus;
@@ -17,6 +17,11 @@ pub struct Metrics {
     pub failures: IntCounterVec,
     pub command_seconds: HistogramVec,
     pub command_connections: IntGauge,
+    pub render_seconds: Histogram,
+    pub encode_seconds: HistogramVec,
+    /// Frames handed to an encoder, or dropped because it was still busy.
+    pub frames: IntCounterVec,
+    pub viewers: IntGauge,
 }
 
 /// The kinds of `failures`, kept few so the label stays bounded.
@@ -54,6 +59,26 @@ impl Metrics {
         let command_connections =
             IntGauge::new("command_connections", "Open command WebSocket connections")
                 .expect("static metric");
+        let frame_buckets = exponential_buckets(0.5e-3, 1.5, 14).expect("static buckets");
+        let render_seconds = Histogram::with_opts(
+            HistogramOpts::new("render_seconds", "Time to render or capture one frame")
+                .buckets(frame_buckets.clone()),
+        )
+        .expect("static metric");
+        let encode_seconds = HistogramVec::new(
+            HistogramOpts::new("encode_seconds", "Time to encode one frame").buckets(frame_buckets),
+            &["codec"],
+        )
+        .expect("static metric");
+        let frames = IntCounterVec::new(
+            Opts::new(
+                "frames_total",
+                "Frames handed to an encoder or dropped because it was busy",
+            ),
+            &["outcome"],
+        )
+        .expect("static metric");
+        let viewers = IntGauge::new("viewers", "Connected WebRTC viewers").expect("static metric");
         for collector in [
             Box::new(slots.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(starts.clone()),
@@ -61,6 +86,10 @@ impl Metrics {
             Box::new(failures.clone()),
             Box::new(command_seconds.clone()),
             Box::new(command_connections.clone()),
+            Box::new(render_seconds.clone()),
+            Box::new(encode_seconds.clone()),
+            Box::new(frames.clone()),
+            Box::new(viewers.clone()),
         ] {
             registry
                 .register(collector)
@@ -80,6 +109,10 @@ impl Metrics {
             failures,
             command_seconds,
             command_connections,
+            render_seconds,
+            encode_seconds,
+            frames,
+            viewers,
         }
     }
 

@@ -10,7 +10,10 @@ pub fn handle(supervisor: &Arc<Supervisor>, request: Request) -> Answer {
     let command = request.command();
     match request {
         Request::Start(start) => match supervisor.start(start) {
-            Ok((id, _existing)) => Answer::ok(command, id.into()),
+            Ok(started) => Answer {
+                token: Some(started.token),
+                ..Answer::ok(command, started.id.into())
+            },
             Err(e) => failed(supervisor, command, -1, e),
         },
         Request::Stop { id } => match supervisor.stop(id) {

@@ -405,6 +405,12 @@ pub struct Answer {
     pub slots: Option<Vec<SlotInfo>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// START: the instance's access token, which viewers must present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// STATUS: connected viewers of a streamed instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub viewers: Option<u32>,
 }
 
 fn minus_one() -> i64 {
@@ -427,6 +433,8 @@ impl Default for Answer {
             reason: None,
             slots: None,
             detail: None,
+            token: None,
+            viewers: None,
         }
     }
 }

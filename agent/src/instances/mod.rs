@@ -1,5 +1,6 @@
 //! Instance slots and the processes that fill them.
 
+mod lifecycle;
 pub mod process;
 pub mod readiness;
 pub mod slots;
@@ -7,4 +8,4 @@ pub mod supervisor;
 
 pub use readiness::ReadyCheck;
 pub use slots::{Resolution, SlotError, SlotView};
-pub use supervisor::{InstanceConfig, Supervisor};
+pub use supervisor::{InstanceConfig, InstanceKind, StartOk, Supervisor};

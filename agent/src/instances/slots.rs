@@ -20,6 +20,8 @@ pub struct InstanceSpec {
     pub session: Option<String>,
     pub resolution: Resolution,
     pub profile: String,
+    /// Viewers of this instance must present it (when the agent enforces tokens).
+    pub token: String,
 }
 
 /// A read-only copy of one slot, for answers and WATCH pushes.
@@ -225,6 +227,17 @@ impl SlotTable {
         }
     }
 
+    /// The access token of the slot's live instance.
+    pub fn token(&self, id: u32) -> Option<&str> {
+        let slot = self.slots.get(id as usize)?;
+        match slot.status {
+            SlotStatus::Initializing | SlotStatus::Running => {
+                slot.spec.as_ref().map(|s| s.token.as_str())
+            }
+            _ => None,
+        }
+    }
+
     pub fn view(&self, id: u32) -> Result<SlotView, SlotError> {
         let slot = self.slots.get(id as usize).ok_or(SlotError::InvalidId)?;
         let spec = slot.spec.as_ref();
@@ -267,6 +280,7 @@ mod tests {
                 height: 720,
             },
             profile: "default".into(),
+            token: "t".into(),
         }
     }
 
@@ -301,6 +315,7 @@ mod tests {
         let mut t = SlotTable::new(1);
         let k = new_key(t.start(spec(Some("u1"))));
         assert_eq!(t.view(0).unwrap().status, SlotStatus::Initializing);
+        assert_eq!(t.token(0), Some("t"));
         assert!(t.mark_running(k));
         assert_eq!(t.view(0).unwrap().status, SlotStatus::Running);
         assert!(!t.mark_running(k), "running twice is not a transition");

@@ -1,5 +1,6 @@
-//! The supervisor: the slot table behind a lock, one task per instance that runs its process
-//! through INITIALIZING -> RUNNING -> gone, and a broadcast of every slot change for WATCH.
+//! The supervisor: the slot table behind a lock, one task per instance that runs it through
+//! INITIALIZING -> RUNNING -> gone (see `lifecycle`), and a broadcast of every slot change for
+//! WATCH. It also hands streamed instances' pictures and access tokens to the streaming side.
 //!
 //! Commands change the table synchronously (so answers are immediate and concurrent STARTs can
 //! never share a slot); each instance task then acts on its own process and reports back.
@@ -11,19 +12,35 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::process::{describe_exit, CommandTemplate, InstanceProcess, Placeholders};
+use super::lifecycle::{self, Ending};
+use super::process::CommandTemplate;
 use super::readiness::ReadyCheck;
 use super::slots::{
     InstanceKey, InstanceSpec, Resolution, SlotError, SlotTable, SlotView, Started, StopOutcome,
 };
 use crate::command::protocol::StartRequest;
-use crate::metrics::{failure, Metrics};
+use crate::media::pipeline::{Pipeline, PipelineSettings};
+use crate::metrics::Metrics;
+
+/// What an instance is.
+#[derive(Debug, Clone)]
+pub enum InstanceKind {
+    /// The built-in software renderer, streamed by the agent itself.
+    Builtin,
+    /// Any program from `--instance-command`.
+    Command(CommandTemplate),
+}
 
 /// How instances are run; fixed at start-up.
 #[derive(Debug, Clone)]
 pub struct InstanceConfig {
     pub capacity: u32,
-    pub template: CommandTemplate,
+    pub kind: InstanceKind,
+    /// Where instance API ports (api_base_port + id) of built-in instances listen.
+    pub api_host: std::net::IpAddr,
+    /// Viewers and API clients must present the instance's token.
+    pub require_tokens: bool,
+    pub pipeline: PipelineSettings,
     pub api_base_port: u16,
     pub ready: ReadyCheck,
     pub stop_grace: Duration,
@@ -54,15 +71,25 @@ struct State {
     table: SlotTable,
     /// Cancelled to stop the current instance of each slot.
     stop_tokens: Vec<Option<CancellationToken>>,
+    /// The picture of each slot whose instance the agent streams.
+    pipelines: Vec<Option<Arc<Pipeline>>>,
     shutting_down: bool,
 }
 
-/// How an instance's process ended.
-enum Ending {
-    /// Stopped on request (STOP or agent shutdown).
-    Stopped,
-    /// Ended on its own; `kind` is a [`failure`] label.
-    Failed { kind: &'static str, reason: String },
+/// What START hands back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartOk {
+    pub id: u32,
+    /// The session already held this live instance; nothing new was started.
+    pub existing: bool,
+    /// The instance's access token for viewers.
+    pub token: String,
+}
+
+/// 128 random bits, hex.
+fn new_token() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Supervisor {
@@ -75,6 +102,7 @@ impl Supervisor {
             state: Mutex::new(State {
                 table: SlotTable::new(capacity),
                 stop_tokens: vec![None; capacity as usize],
+                pipelines: vec![None; capacity as usize],
                 shutting_down: false,
             }),
             events,
@@ -94,9 +122,8 @@ impl Supervisor {
         self.config.capacity
     }
 
-    /// START: takes the lowest idle slot and launches its instance. Returns the slot id and
-    /// whether the session already held it (nothing new started).
-    pub fn start(self: &Arc<Self>, request: StartRequest) -> Result<(u32, bool), SlotError> {
+    /// START: takes the lowest idle slot and launches its instance.
+    pub fn start(self: &Arc<Self>, request: StartRequest) -> Result<StartOk, SlotError> {
         let resolution = match (request.width, request.height) {
             (Some(width), Some(height)) => Resolution { width, height },
             _ => self.config.default_resolution,
@@ -107,13 +134,21 @@ impl Supervisor {
             profile: request
                 .profile
                 .unwrap_or_else(|| self.config.default_profile.clone()),
+            token: new_token(),
         };
         let mut state = self.lock();
         if state.shutting_down {
             return Err(SlotError::ShuttingDown);
         }
         let key = match state.table.start(spec.clone())? {
-            Started::Existing(id) => return Ok((id, true)),
+            Started::Existing(id) => {
+                let token = state.table.token(id).unwrap_or_default().to_owned();
+                return Ok(StartOk {
+                    id,
+                    existing: true,
+                    token,
+                });
+            }
             Started::New(key) => key,
         };
         let token = CancellationToken::new();
@@ -122,9 +157,14 @@ impl Supervisor {
         self.metrics.starts.inc();
         drop(state);
         let this = Arc::clone(self);
+        let access = spec.token.clone();
         self.tasks
             .spawn(async move { this.run(key, spec, token).await });
-        Ok((key.id, false))
+        Ok(StartOk {
+            id: key.id,
+            existing: false,
+            token: access,
+        })
     }
 
     /// STOP: the slot goes DEINITIALIZING now and IDLE when its process is gone.
@@ -139,11 +179,34 @@ impl Supervisor {
         Ok(())
     }
 
+    /// RESOLUTION: recorded in the slot, and applied live to a streamed instance's picture.
     pub fn set_resolution(&self, id: u32, resolution: Resolution) -> Result<(), SlotError> {
         let mut state = self.lock();
         state.table.set_resolution(id, resolution)?;
+        if let Some(pipeline) = &state.pipelines[id as usize] {
+            pipeline.resize(resolution.width, resolution.height);
+        }
         self.publish(&state, id);
         Ok(())
+    }
+
+    /// Whether the agent streams its instances itself (built-in renderer), rather than the
+    /// instance program streaming on its own.
+    pub fn streams_itself(&self) -> bool {
+        matches!(self.config.kind, InstanceKind::Builtin)
+    }
+
+    /// The picture of instance `id`, when the agent streams it and it is live.
+    pub fn pipeline(&self, id: u32) -> Option<Arc<Pipeline>> {
+        self.lock().pipelines.get(id as usize)?.clone()
+    }
+
+    /// Whether `token` opens instance `id` (live, and the token matches, compared in constant time).
+    pub fn token_matches(&self, id: u32, token: &str) -> bool {
+        let state = self.lock();
+        state.table.token(id).is_some_and(|t| {
+            crate::auth::BearerToken::new(t).accepts(Some(format!("Bearer {token}").as_bytes()))
+        })
     }
 
     pub fn view(&self, id: u32) -> Result<SlotView, SlotError> {
@@ -190,10 +253,11 @@ impl Supervisor {
         self.metrics.set_slot_counts(|status| table.count(status));
     }
 
-    /// One instance, from spawn to reaped.
+    /// One instance, from start to gone: runs it, then frees its slot.
     async fn run(self: Arc<Self>, key: InstanceKey, spec: InstanceSpec, stop: CancellationToken) {
-        let ending = self.drive(key, &spec, &stop).await;
+        let ending = lifecycle::drive(&self, key, &spec, &stop).await;
         let mut state = self.lock();
+        state.pipelines[key.id as usize] = None;
         let reason = match ending {
             Ending::Stopped => {
                 self.metrics.stops.inc();
@@ -212,107 +276,25 @@ impl Supervisor {
         }
     }
 
-    async fn drive(
-        &self,
-        key: InstanceKey,
-        spec: &InstanceSpec,
-        stop: &CancellationToken,
-    ) -> Ending {
-        let id = key.id;
-        let api_port = self.config.api_port(id);
-        if self.config.ready.port_taken(api_port).await {
-            return Ending::Failed {
-                kind: failure::SPAWN_ERROR,
-                reason: format!("API port {api_port} is already in use by another program"),
-            };
-        }
-        let argv = self.config.template.render(&Placeholders {
-            id,
-            api_port,
-            width: spec.resolution.width,
-            height: spec.resolution.height,
-            profile: spec.profile.clone(),
-        });
-        let mut env = vec![
-            ("OPENSPACE_INSTANCE_ID".to_owned(), id.to_string()),
-            ("OPENSPACE_API_PORT".to_owned(), api_port.to_string()),
-        ];
-        if let Some(session) = &spec.session {
-            env.push(("OPENSPACE_SESSION".to_owned(), session.clone()));
-        }
-        let mut process = match InstanceProcess::spawn(id, &argv, &env) {
-            Ok(p) => p,
-            Err(e) => {
-                return Ending::Failed {
-                    kind: failure::SPAWN_ERROR,
-                    reason: format!("could not start {:?}: {e}", argv[0]),
-                }
-            }
-        };
-        tracing::info!(
-            instance = id,
-            pid = process.pid(),
-            ?argv,
-            "instance spawned"
-        );
-
-        tokio::select! {
-            biased;
-            _ = stop.cancelled() => return self.end(&mut process).await,
-            status = process.wait() => return failed_exit(status, "during initialization"),
-            _ = tokio::time::sleep(self.config.start_timeout) => {
-                let _ = process.kill().await;
-                return Ending::Failed {
-                    kind: failure::START_TIMEOUT,
-                    reason: format!(
-                        "not ready within the start timeout ({})",
-                        humantime::format_duration(self.config.start_timeout)
-                    ),
-                };
-            }
-            _ = self.config.ready.wait(api_port) => {}
-        }
-        {
-            let mut state = self.lock();
-            if state.table.mark_running(key) {
-                tracing::info!(instance = id, "instance running");
-                self.publish(&state, id);
-            }
-        }
-
-        tokio::select! {
-            biased;
-            _ = stop.cancelled() => self.end(&mut process).await,
-            status = process.wait() => failed_exit(status, "while running"),
+    /// Readiness reached: INITIALIZING -> RUNNING, unless a stop came first.
+    pub(super) fn mark_running(&self, key: InstanceKey) {
+        let mut state = self.lock();
+        if state.table.mark_running(key) {
+            tracing::info!(instance = key.id, "instance running");
+            self.publish(&state, key.id);
         }
     }
 
-    async fn end(&self, process: &mut InstanceProcess) -> Ending {
-        match process.terminate(self.config.stop_grace).await {
-            Ok(status) => {
-                tracing::debug!(pid = process.pid(), status = %describe_exit(&status), "instance reaped")
-            }
-            Err(e) => {
-                tracing::warn!(pid = process.pid(), error = %e, "waiting for instance failed")
-            }
-        }
-        Ending::Stopped
+    /// The picture of a streamed instance (built-in, X11) while it runs.
+    pub(super) fn set_pipeline(&self, key: InstanceKey, pipeline: Option<Arc<Pipeline>>) {
+        self.lock().pipelines[key.id as usize] = pipeline;
     }
-}
 
-fn failed_exit(status: std::io::Result<std::process::ExitStatus>, when: &str) -> Ending {
-    match status {
-        Ok(status) => Ending::Failed {
-            kind: if status.code().is_some() {
-                failure::EXIT
-            } else {
-                failure::SIGNAL
-            },
-            reason: format!("{} {when}", describe_exit(&status)),
-        },
-        Err(e) => Ending::Failed {
-            kind: failure::EXIT,
-            reason: format!("lost track of the process {when}: {e}"),
-        },
+    pub(super) fn config(&self) -> &InstanceConfig {
+        &self.config
+    }
+
+    pub(super) fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 }

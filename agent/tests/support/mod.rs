@@ -15,6 +15,7 @@ pub struct Agent {
     child: Option<Child>,
     pub command_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    pub signaling_addr: SocketAddr,
     logs: Arc<Mutex<Vec<String>>>,
 }
 
@@ -27,9 +28,13 @@ impl Agent {
                 "127.0.0.1:0",
                 "--http-listen",
                 "127.0.0.1:0",
+                "--signaling-listen",
+                "127.0.0.1:0",
+                "--webrtc-address",
+                "127.0.0.1",
             ])
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,webrtc=warn,rtc=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -42,15 +47,17 @@ impl Agent {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let (Some(c), Some(h)) =
-                    (field(&line, "command_addr="), field(&line, "http_addr="))
-                {
-                    let _ = tx.send((c, h));
+                if let (Some(c), Some(h), Some(s)) = (
+                    field(&line, "command_addr="),
+                    field(&line, "http_addr="),
+                    field(&line, "signaling_addr="),
+                ) {
+                    let _ = tx.send((c, h, s));
                 }
                 sink.lock().unwrap().push(line);
             }
         });
-        let (command, http) = match rx.recv_timeout(TIMEOUT) {
+        let (command, http, signaling) = match rx.recv_timeout(TIMEOUT) {
             Ok(addrs) => addrs,
             Err(_) => panic!(
                 "agent did not report its addresses; log:\n{}",
@@ -61,6 +68,7 @@ impl Agent {
             child: Some(child),
             command_addr: command.parse().expect("command_addr is an address"),
             http_addr: http.parse().expect("http_addr is an address"),
+            signaling_addr: signaling.parse().expect("signaling_addr is an address"),
             logs,
         }
     }

@@ -1,0 +1,96 @@
+//! The API WebSocket of instances the agent renders, at `/api/{id}` on the HTTP port and on the
+//! instance's own port (4682 + id) while it runs, as OpenSpace serves it. With tokens enforced,
+//! a client must add `?token=` (the instance's token from START).
+
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde::Deserialize;
+
+use super::topics::ApiSession;
+use crate::instances::Supervisor;
+
+/// Larger API messages are refused (the GUI's are a few hundred bytes).
+const MAX_API_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub supervisor: Arc<Supervisor>,
+    pub require_tokens: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TokenQuery {
+    pub token: Option<String>,
+}
+
+/// `/api/{id}` on the HTTP port.
+pub async fn by_path(
+    State(state): State<ApiState>,
+    Path(id): Path<u32>,
+    Query(query): Query<TokenQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    upgrade(state, id, query.token, ws)
+}
+
+/// The instance's own port: every path upgrades.
+pub fn instance_router(state: ApiState, id: u32) -> Router {
+    Router::new()
+        .fallback(
+            move |State(state): State<ApiState>,
+                  Query(query): Query<TokenQuery>,
+                  ws: WebSocketUpgrade| async move { upgrade(state, id, query.token, ws) },
+        )
+        .with_state(state)
+}
+
+fn upgrade(state: ApiState, id: u32, token: Option<String>, ws: WebSocketUpgrade) -> Response {
+    if state.require_tokens && !token.is_some_and(|t| state.supervisor.token_matches(id, &t)) {
+        return (
+            StatusCode::FORBIDDEN,
+            "a valid token for this instance is required\n",
+        )
+            .into_response();
+    }
+    if state.supervisor.pipeline(id).is_none() {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("instance {id} is not running here\n"),
+        )
+            .into_response();
+    }
+    ws.max_message_size(MAX_API_BYTES)
+        .on_upgrade(move |socket| serve(socket, state.supervisor, id))
+}
+
+async fn serve(mut socket: WebSocket, supervisor: Arc<Supervisor>, id: u32) {
+    let mut session = ApiSession::default();
+    while let Some(Ok(frame)) = socket.recv().await {
+        let Message::Text(text) = frame else {
+            if matches!(frame, Message::Close(_)) {
+                break;
+            }
+            continue;
+        };
+        let outcome = session.handle(text.as_str());
+        if !outcome.input.is_empty() {
+            // The instance may have stopped meanwhile; then there is no camera to move.
+            let Some(pipeline) = supervisor.pipeline(id) else {
+                break;
+            };
+            for event in outcome.input {
+                pipeline.input(event);
+            }
+        }
+        for reply in outcome.replies {
+            if socket.send(Message::Text(reply.into())).await.is_err() {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! How each kind of instance is run, from start to gone, as seen by its slot's task:
+//! built-in (an in-process renderer pipeline) or command (a child process).
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::process::{describe_exit, InstanceProcess, Placeholders};
+use super::slots::{InstanceKey, InstanceSpec};
+use super::supervisor::{InstanceKind, Supervisor};
+use crate::media::builtin::BuiltinSource;
+use crate::media::pipeline::{stream_dimension, Pipeline};
+use crate::metrics::failure;
+
+/// How an instance ended.
+pub(super) enum Ending {
+    /// Stopped on request (STOP or agent shutdown).
+    Stopped,
+    /// Ended on its own; `kind` is a [`failure`] label.
+    Failed { kind: &'static str, reason: String },
+}
+
+pub(super) async fn drive(
+    supervisor: &Arc<Supervisor>,
+    key: InstanceKey,
+    spec: &InstanceSpec,
+    stop: &CancellationToken,
+) -> Ending {
+    match &supervisor.config().kind {
+        InstanceKind::Builtin => drive_builtin(supervisor, key, spec, stop).await,
+        InstanceKind::Command(_) => drive_process(supervisor, key, spec, stop).await,
+    }
+}
+
+/// How often a built-in instance's source thread is checked for having died (a panic).
+const BUILTIN_HEALTH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+async fn drive_builtin(
+    supervisor: &Arc<Supervisor>,
+    key: InstanceKey,
+    spec: &InstanceSpec,
+    stop: &CancellationToken,
+) -> Ending {
+    let config = supervisor.config();
+    let api_addr = std::net::SocketAddr::new(config.api_host, config.api_port(key.id));
+    let api_listener = match tokio::net::TcpListener::bind(api_addr).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            return Ending::Failed {
+                kind: failure::SPAWN_ERROR,
+                reason: format!("cannot listen on the instance API port {api_addr}: {e}"),
+            }
+        }
+    };
+    let (w, h) = (
+        stream_dimension(spec.resolution.width, 3840),
+        stream_dimension(spec.resolution.height, 2160),
+    );
+    // The first renderer of the process builds its textures (about 0.5 s): not on a runtime worker.
+    let source = match tokio::task::spawn_blocking(move || BuiltinSource::new(w, h)).await {
+        Ok(source) => source,
+        Err(e) => {
+            return Ending::Failed {
+                kind: failure::SIGNAL,
+                reason: format!("the built-in renderer failed to start: {e}"),
+            }
+        }
+    };
+    let pipeline = Pipeline::start(
+        Box::new(source),
+        true,
+        supervisor.config().pipeline,
+        supervisor.metrics().clone(),
+    );
+    supervisor.set_pipeline(key, Some(Arc::clone(&pipeline)));
+    let api = crate::api::socket::instance_router(
+        crate::api::ApiState {
+            supervisor: Arc::clone(supervisor),
+            require_tokens: config.require_tokens,
+        },
+        key.id,
+    );
+    let api_stop = stop.child_token();
+    let api_task = tokio::spawn({
+        let api_stop = api_stop.clone();
+        async move {
+            let _ = axum::serve(api_listener, api)
+                .with_graceful_shutdown(async move { api_stop.cancelled().await })
+                .await;
+        }
+    });
+    // The renderer is ready as soon as it exists; it draws frames whenever someone watches.
+    supervisor.mark_running(key);
+    let ending = loop {
+        tokio::select! {
+            _ = stop.cancelled() => break Ending::Stopped,
+            _ = tokio::time::sleep(BUILTIN_HEALTH_INTERVAL) => {
+                if !pipeline.is_running() {
+                    break Ending::Failed { kind: failure::SIGNAL, reason: "the built-in renderer stopped unexpectedly".to_owned() };
+                }
+            }
+        }
+    };
+    supervisor.set_pipeline(key, None);
+    api_stop.cancel();
+    api_task.abort();
+    // Joining the source thread blocks for at most one frame.
+    let _ = tokio::task::spawn_blocking(move || pipeline.stop()).await;
+    ending
+}
+
+async fn drive_process(
+    supervisor: &Supervisor,
+    key: InstanceKey,
+    spec: &InstanceSpec,
+    stop: &CancellationToken,
+) -> Ending {
+    let config = supervisor.config();
+    let InstanceKind::Command(template) = &config.kind else {
+        return Ending::Failed {
+            kind: failure::SPAWN_ERROR,
+            reason: "not a command instance".to_owned(),
+        };
+    };
+    let id = key.id;
+    let api_port = config.api_port(id);
+    if config.ready.port_taken(api_port).await {
+        return Ending::Failed {
+            kind: failure::SPAWN_ERROR,
+            reason: format!("API port {api_port} is already in use by another program"),
+        };
+    }
+    let argv = template.render(&Placeholders {
+        id,
+        api_port,
+        width: spec.resolution.width,
+        height: spec.resolution.height,
+        profile: spec.profile.clone(),
+    });
+    let mut env = vec![
+        ("OPENSPACE_INSTANCE_ID".to_owned(), id.to_string()),
+        ("OPENSPACE_API_PORT".to_owned(), api_port.to_string()),
+    ];
+    if let Some(session) = &spec.session {
+        env.push(("OPENSPACE_SESSION".to_owned(), session.clone()));
+    }
+    let mut process = match InstanceProcess::spawn(id, &argv, &env) {
+        Ok(p) => p,
+        Err(e) => {
+            return Ending::Failed {
+                kind: failure::SPAWN_ERROR,
+                reason: format!("could not start {:?}: {e}", argv[0]),
+            }
+        }
+    };
+    tracing::info!(
+        instance = id,
+        pid = process.pid(),
+        ?argv,
+        "instance spawned"
+    );
+
+    tokio::select! {
+        biased;
+        _ = stop.cancelled() => return end(&mut process, config.stop_grace).await,
+        status = process.wait() => return failed_exit(status, "during initialization"),
+        _ = tokio::time::sleep(config.start_timeout) => {
+            let _ = process.kill().await;
+            return Ending::Failed {
+                kind: failure::START_TIMEOUT,
+                reason: format!(
+                    "not ready within the start timeout ({})",
+                    humantime::format_duration(config.start_timeout)
+                ),
+            };
+        }
+        _ = config.ready.wait(api_port) => {}
+    }
+    supervisor.mark_running(key);
+
+    tokio::select! {
+        biased;
+        _ = stop.cancelled() => end(&mut process, config.stop_grace).await,
+        status = process.wait() => failed_exit(status, "while running"),
+    }
+}
+
+async fn end(process: &mut InstanceProcess, grace: std::time::Duration) -> Ending {
+    match process.terminate(grace).await {
+        Ok(status) => {
+            tracing::debug!(pid = process.pid(), status = %describe_exit(&status), "instance reaped")
+        }
+        Err(e) => tracing::warn!(pid = process.pid(), error = %e, "waiting for instance failed"),
+    }
+    Ending::Stopped
+}
+
+fn failed_exit(status: std::io::Result<std::process::ExitStatus>, when: &str) -> Ending {
+    match status {
+        Ok(status) => Ending::Failed {
+            kind: if status.code().is_some() {
+                failure::EXIT
+            } else {
+                failure::SIGNAL
+            },
+            reason: format!("{} {when}", describe_exit(&status)),
+        },
+        Err(e) => Ending::Failed {
+            kind: failure::EXIT,
+            reason: format!("lost track of the process {when}: {e}"),
+        },
+    }
+}

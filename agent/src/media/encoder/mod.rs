@@ -1,0 +1,73 @@
+//! Video encoders behind one trait, so a hardware encoder (NVENC) can join later. Each encoder
+//! runs on a thread of its own (see `media::pipeline`); these types are plain and synchronous.
+
+mod h264;
+mod vp8;
+
+use std::fmt;
+
+pub use h264::H264Encoder;
+pub use vp8::Vp8Encoder;
+
+use super::frame::I420Frame;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// H.264 constrained baseline, packetization-mode=1.
+    H264,
+    Vp8,
+}
+
+impl fmt::Display for Codec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Codec::H264 => "H264",
+            Codec::Vp8 => "VP8",
+        })
+    }
+}
+
+/// Settings shared by every encoder of an instance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EncoderSettings {
+    pub bitrate_bps: u32,
+    pub fps: f32,
+    pub threads: u16,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EncoderError {
+    #[error("{codec} encoder could not be created: {reason}")]
+    Create { codec: Codec, reason: String },
+    #[error("{codec} encoding failed: {reason}")]
+    Encode { codec: Codec, reason: String },
+}
+
+/// One encoded picture: Annex-B NAL units for H.264, one frame for VP8.
+pub struct Encoded {
+    pub data: Vec<u8>,
+    pub keyframe: bool,
+}
+
+pub trait VideoEncoder: Send {
+    fn codec(&self) -> Codec;
+
+    /// Encodes one frame; `keyframe` forces an intra frame. `None` when the encoder skipped it.
+    /// A frame of a new size reconfigures the encoder (and starts with a keyframe).
+    fn encode(
+        &mut self,
+        frame: &I420Frame,
+        keyframe: bool,
+    ) -> Result<Option<Encoded>, EncoderError>;
+}
+
+/// A software encoder for `codec`.
+pub fn software_encoder(
+    codec: Codec,
+    settings: EncoderSettings,
+) -> Result<Box<dyn VideoEncoder>, EncoderError> {
+    match codec {
+        Codec::H264 => Ok(Box::new(H264Encoder::new(settings)?)),
+        Codec::Vp8 => Ok(Box::new(Vp8Encoder::new(settings)?)),
+    }
+}

@@ -1,0 +1,357 @@
+//! One instance's picture path: a source thread paced at the frame rate, a bounded hand-off to
+//! one encoder thread per codec in use, and a broadcast of encoded frames to the viewers.
+//!
+//! When an encoder falls behind, the hand-off (one frame deep) is full and the new frame is
+//! dropped: latency never queues up. Nothing renders while nobody watches.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::broadcast;
+
+use super::encoder::{software_encoder, Codec, EncoderError, EncoderSettings};
+use super::frame::I420Frame;
+use super::input::InputEvent;
+use crate::metrics::Metrics;
+
+/// Where pictures come from: the built-in renderer, later an X11 capture. Runs on the source
+/// thread only, so it needs no locking.
+pub trait FrameSource: Send + 'static {
+    /// Produces the next picture into `frame`, resizing it as needed. `frame_number` and
+    /// `wall_ms` (wall clock, ms) identify it, e.g. for a stamp.
+    fn next_frame(&mut self, frame: &mut I420Frame, frame_number: u32, wall_ms: u64);
+    /// Later frames should have this size (already even and within the encoder's limits).
+    fn resize(&mut self, width: u32, height: u32);
+    fn input(&mut self, event: InputEvent);
+}
+
+/// One encoded picture as the viewers get it.
+#[derive(Debug, Clone)]
+pub struct EncodedSample {
+    pub data: Bytes,
+    pub keyframe: bool,
+    pub width: u32,
+    pub height: u32,
+    pub duration: Duration,
+}
+
+enum SourceCommand {
+    Resize(u32, u32),
+    Input(InputEvent),
+}
+
+/// Encoded frames buffered per viewer; a viewer further behind skips ahead to a keyframe.
+const VIEWER_BUFFER: usize = 8;
+
+struct EncoderFeed {
+    frames: SyncSender<Arc<I420Frame>>,
+    keyframe: Arc<AtomicBool>,
+    output: broadcast::Sender<Arc<EncodedSample>>,
+    viewers: usize,
+}
+
+struct Shared {
+    feeds: Mutex<HashMap<Codec, EncoderFeed>>,
+    stopped: AtomicBool,
+}
+
+impl Shared {
+    fn feeds(&self) -> MutexGuard<'_, HashMap<Codec, EncoderFeed>> {
+        self.feeds.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineSettings {
+    pub fps: u32,
+    pub encoder: EncoderSettings,
+}
+
+pub struct Pipeline {
+    shared: Arc<Shared>,
+    resizable: bool,
+    commands: Mutex<mpsc::Sender<SourceCommand>>,
+    settings: PipelineSettings,
+    metrics: Metrics,
+    source_thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A viewer's place in the pipeline; dropping it stops that codec's encoder when it was the last.
+pub struct Subscription {
+    pipeline: Arc<Pipeline>,
+    codec: Codec,
+    pub frames: broadcast::Receiver<Arc<EncodedSample>>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut feeds = self.pipeline.shared.feeds();
+        if let Some(feed) = feeds.get_mut(&self.codec) {
+            feed.viewers -= 1;
+            if feed.viewers == 0 {
+                // Dropping the feed's sender ends its encoder thread.
+                feeds.remove(&self.codec);
+            }
+        }
+    }
+}
+
+impl Subscription {
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// Asks the encoder for a keyframe (new viewer, PLI/FIR, or after skipping frames).
+    pub fn request_keyframe(&self) {
+        (self.keyframe_requester())();
+    }
+
+    /// The same request as a closure another task can keep.
+    pub fn keyframe_requester(&self) -> impl Fn() + Send + Sync + 'static {
+        let (shared, codec) = (Arc::clone(&self.pipeline.shared), self.codec);
+        move || {
+            if let Some(feed) = shared.feeds().get(&codec) {
+                feed.keyframe.store(true, Ordering::Release);
+            }
+        }
+    }
+}
+
+impl Pipeline {
+    /// Starts the source thread. `resizable`: the source follows RESOLUTION live.
+    pub fn start(
+        source: Box<dyn FrameSource>,
+        resizable: bool,
+        settings: PipelineSettings,
+        metrics: Metrics,
+    ) -> Arc<Self> {
+        let shared = Arc::new(Shared {
+            feeds: Mutex::new(HashMap::new()),
+            stopped: AtomicBool::new(false),
+        });
+        let (commands, receiver) = mpsc::channel();
+        let thread = {
+            let shared = Arc::clone(&shared);
+            let metrics = metrics.clone();
+            std::thread::Builder::new()
+                .name("source".into())
+                .spawn(move || run_source(source, receiver, shared, settings.fps, metrics))
+                .ok()
+        };
+        Arc::new(Self {
+            shared,
+            resizable,
+            commands: Mutex::new(commands),
+            settings,
+            metrics,
+            source_thread: Mutex::new(thread),
+        })
+    }
+
+    /// Starts receiving encoded frames in `codec`, starting its encoder if nobody used it yet.
+    /// The first frame a new subscriber gets is a keyframe request away.
+    pub fn subscribe(self: &Arc<Self>, codec: Codec) -> Result<Subscription, EncoderError> {
+        let mut feeds = self.shared.feeds();
+        let frames = match feeds.get_mut(&codec) {
+            Some(feed) => {
+                feed.viewers += 1;
+                feed.keyframe.store(true, Ordering::Release);
+                feed.output.subscribe()
+            }
+            None => {
+                let feed = self.start_encoder(codec)?;
+                let frames = feed.output.subscribe();
+                feeds.insert(codec, feed);
+                frames
+            }
+        };
+        Ok(Subscription {
+            pipeline: Arc::clone(self),
+            codec,
+            frames,
+        })
+    }
+
+    fn start_encoder(&self, codec: Codec) -> Result<EncoderFeed, EncoderError> {
+        let mut encoder = software_encoder(codec, self.settings.encoder)?;
+        let (frames, receiver) = mpsc::sync_channel::<Arc<I420Frame>>(1);
+        let keyframe = Arc::new(AtomicBool::new(true));
+        let (output, _) = broadcast::channel(VIEWER_BUFFER);
+        let duration = Duration::from_secs_f64(1.0 / f64::from(self.settings.fps.max(1)));
+        let (wants_key, out, metrics) =
+            (Arc::clone(&keyframe), output.clone(), self.metrics.clone());
+        let label = codec.to_string();
+        std::thread::Builder::new()
+            .name(format!("encode-{label}"))
+            .spawn(move || {
+                let seconds = metrics.encode_seconds.with_label_values(&[&label]);
+                for frame in receiver {
+                    let key = wants_key.swap(false, Ordering::AcqRel);
+                    let started = Instant::now();
+                    match encoder.encode(&frame, key) {
+                        Ok(Some(encoded)) => {
+                            seconds.observe(started.elapsed().as_secs_f64());
+                            let sample = EncodedSample {
+                                data: Bytes::from(encoded.data),
+                                keyframe: encoded.keyframe,
+                                width: frame.width,
+                                height: frame.height,
+                                duration,
+                            };
+                            // No receivers left is fine: the feed is about to be removed.
+                            let _ = out.send(Arc::new(sample));
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "encoding a frame failed");
+                            wants_key.store(true, Ordering::Release);
+                        }
+                    }
+                }
+            })
+            .map_err(|e| EncoderError::Create {
+                codec,
+                reason: e.to_string(),
+            })?;
+        Ok(EncoderFeed {
+            frames,
+            keyframe,
+            output,
+            viewers: 1,
+        })
+    }
+
+    /// Later frames get this size. Rounded down to even (4:2:0) and capped by the encoder.
+    pub fn resize(&self, width: u32, height: u32) {
+        self.send(SourceCommand::Resize(
+            stream_dimension(width, 3840),
+            stream_dimension(height, 2160),
+        ));
+    }
+
+    pub fn resizable(&self) -> bool {
+        self.resizable
+    }
+
+    pub fn input(&self, event: InputEvent) {
+        self.send(SourceCommand::Input(event));
+    }
+
+    fn send(&self, command: SourceCommand) {
+        let commands = self.commands.lock().unwrap_or_else(|p| p.into_inner());
+        // A stopped source has nobody to tell.
+        let _ = commands.send(command);
+    }
+
+    /// Whether the source thread is still alive (false after a stop or a panic).
+    pub fn is_running(&self) -> bool {
+        let thread = self.source_thread.lock().unwrap_or_else(|p| p.into_inner());
+        thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Stops the source and every encoder; returns once the source thread has ended.
+    pub fn stop(&self) {
+        self.shared.stopped.store(true, Ordering::Release);
+        self.shared.feeds().clear();
+        let thread = self
+            .source_thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Even, at least 16, at most `max`.
+pub fn stream_dimension(value: u32, max: u32) -> u32 {
+    (value.clamp(16, max)) & !1
+}
+
+fn run_source(
+    mut source: Box<dyn FrameSource>,
+    commands: mpsc::Receiver<SourceCommand>,
+    shared: Arc<Shared>,
+    fps: u32,
+    metrics: Metrics,
+) {
+    let interval = Duration::from_secs_f64(1.0 / f64::from(fps.max(1)));
+    let mut pool: Vec<Arc<I420Frame>> = Vec::new();
+    let mut frame_number: u32 = 0;
+    let mut next = Instant::now();
+    while !shared.stopped.load(Ordering::Acquire) {
+        // Apply everything that arrived since the last frame, or idle while nobody watches.
+        let idle = shared.feeds().is_empty();
+        let wait = if idle {
+            Duration::from_millis(100)
+        } else {
+            next.saturating_duration_since(Instant::now())
+        };
+        match commands.recv_timeout(wait) {
+            Ok(command) => {
+                apply(&mut *source, command);
+                while let Ok(command) = commands.try_recv() {
+                    apply(&mut *source, command);
+                }
+                if Instant::now() < next || shared.feeds().is_empty() {
+                    continue;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) if idle => continue,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        let mut frame = take_frame(&mut pool);
+        let started = Instant::now();
+        {
+            // `take_frame` hands out unshared frames, so this never copies.
+            let target = Arc::make_mut(&mut frame);
+            let wall_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            source.next_frame(target, frame_number, wall_ms);
+        }
+        metrics
+            .render_seconds
+            .observe(started.elapsed().as_secs_f64());
+        frame_number = frame_number.wrapping_add(1);
+        for feed in shared.feeds().values() {
+            match feed.frames.try_send(Arc::clone(&frame)) {
+                Ok(()) => metrics.frames.with_label_values(&["encoded"]).inc(),
+                Err(TrySendError::Full(_)) => metrics.frames.with_label_values(&["dropped"]).inc(),
+                Err(TrySendError::Disconnected(_)) => {}
+            }
+        }
+        pool.push(frame);
+        next += interval;
+        let now = Instant::now();
+        if next < now {
+            // Behind schedule (slow source or a pause): restart pacing rather than burst.
+            next = now;
+        }
+    }
+}
+
+fn apply(source: &mut dyn FrameSource, command: SourceCommand) {
+    match command {
+        SourceCommand::Resize(w, h) => source.resize(w, h),
+        SourceCommand::Input(event) => source.input(event),
+    }
+}
+
+/// A frame nobody else holds any more, from the pool or new.
+fn take_frame(pool: &mut Vec<Arc<I420Frame>>) -> Arc<I420Frame> {
+    if let Some(i) = pool.iter().position(|f| Arc::strong_count(f) == 1) {
+        return pool.swap_remove(i);
+    }
+    if pool.len() > 4 {
+        pool.remove(0);
+    }
+    Arc::new(I420Frame::new(16, 16))
+}

@@ -1,0 +1,11 @@
+//! WebRTC: one peer connection per viewer, the video track, and the "input" data channel.
+
+pub mod control;
+mod keyframes;
+pub mod peer;
+pub mod roster;
+pub mod viewer;
+
+pub use peer::WebRtcConfig;
+pub use roster::Roster;
+pub use viewer::{FromBrowser, ToBrowser, ViewerDeps, ViewerError};

@@ -1,0 +1,160 @@
+//! Building one viewer's peer connection: codecs, interceptors and ICE settings.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rtc::interceptor::Slot;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::{
+    MediaEngine, MIME_TYPE_H264, MIME_TYPE_VP8,
+};
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::transport::RTCIceServer;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, Registry,
+};
+
+use super::keyframes::KeyframeRequests;
+use crate::media::encoder::Codec;
+
+/// WebRTC settings of the agent, from its flags.
+#[derive(Debug, Clone, Default)]
+pub struct WebRtcConfig {
+    /// STUN/TURN URLs (`stun:host:port`, `turn:user:pass@host:port`).
+    pub ice_servers: Vec<String>,
+    /// The address browsers should use for this host (NAT 1:1), e.g. a node's public IP.
+    pub public_ip: Option<IpAddr>,
+    /// Local addresses to gather host candidates on (`IP:0`); empty = every interface.
+    pub udp_addrs: Vec<String>,
+}
+
+/// The RTP payload type and SDP line of each codec we offer. 96 for H.264 as the original did.
+pub fn codec_parameters(codec: Codec) -> RTCRtpCodecParameters {
+    let feedback = |typ: &str, parameter: &str| RTCPFeedback {
+        typ: typ.to_owned(),
+        parameter: parameter.to_owned(),
+    };
+    let (mime_type, payload_type, fmtp) = match codec {
+        Codec::H264 => (
+            MIME_TYPE_H264,
+            96,
+            "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+        ),
+        Codec::Vp8 => (MIME_TYPE_VP8, 97, ""),
+    };
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: mime_type.to_owned(),
+            clock_rate: 90_000,
+            channels: 0,
+            sdp_fmtp_line: fmtp.to_owned(),
+            rtcp_feedback: vec![
+                feedback("nack", ""),
+                feedback("nack", "pli"),
+                feedback("ccm", "fir"),
+                feedback("goog-remb", ""),
+            ],
+        },
+        payload_type,
+    }
+}
+
+fn ice_server(url: &str) -> RTCIceServer {
+    // turn:user:pass@host:port carries credentials before '@'.
+    match url.split_once('@') {
+        Some((scheme_and_auth, host)) => {
+            let (scheme, auth) = scheme_and_auth
+                .split_once(':')
+                .unwrap_or((scheme_and_auth, ""));
+            let (username, credential) = auth.split_once(':').unwrap_or((auth, ""));
+            RTCIceServer {
+                urls: vec![format!("{scheme}:{host}")],
+                username: username.to_owned(),
+                credential: credential.to_owned(),
+            }
+        }
+        None => RTCIceServer {
+            urls: vec![url.to_owned()],
+            ..Default::default()
+        },
+    }
+}
+
+/// The codec an answer's negotiated codec parameters stand for.
+pub fn codec_of(parameters: &RTCRtpCodecParameters) -> Option<Codec> {
+    let mime = parameters.rtp_codec.mime_type.to_ascii_lowercase();
+    if mime == MIME_TYPE_H264.to_ascii_lowercase() {
+        Some(Codec::H264)
+    } else if mime == MIME_TYPE_VP8.to_ascii_lowercase() {
+        Some(Codec::Vp8)
+    } else {
+        None
+    }
+}
+
+/// A peer connection offering `codecs`, most preferred first.
+pub async fn build(
+    config: &WebRtcConfig,
+    codecs: &[Codec],
+    handler: Arc<dyn PeerConnectionEventHandler>,
+) -> webrtc::error::Result<Arc<dyn PeerConnection>> {
+    let mut media_engine = MediaEngine::default();
+    for codec in codecs {
+        media_engine.register_codec(codec_parameters(*codec), RtpCodecKind::Video)?;
+    }
+    let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
+    // Application-most, so the default interceptors have seen all inbound RTCP first.
+    let registry = registry.with(Slot::from(14_000), KeyframeRequests::default());
+
+    let configuration = RTCConfigurationBuilder::new()
+        .with_ice_servers(config.ice_servers.iter().map(|u| ice_server(u)).collect())
+        .build();
+    let mut settings = SettingEngineBuilder::new().with_include_loopback_candidate(true);
+    if let Some(ip) = config.public_ip {
+        settings = settings.with_nat_1to1_ips(
+            vec![ip.to_string()],
+            rtc::peer_connection::transport::RTCIceCandidateType::Host,
+        );
+    }
+    let mut builder = PeerConnectionBuilder::new()
+        .with_configuration(configuration)
+        .with_media_engine(media_engine)
+        .with_setting_engine(settings.build())
+        .with_interceptor_registry(registry)
+        .with_handler(handler);
+    let addrs = if config.udp_addrs.is_empty() {
+        vec!["0.0.0.0:0".to_owned()]
+    } else {
+        config.udp_addrs.clone()
+    };
+    builder = builder.with_udp_addrs(addrs);
+    let pc = builder.build().await?;
+    Ok(Arc::new(pc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turn_urls_carry_their_credentials() {
+        let s = ice_server("turn:alice:secret@turn.example.org:3478");
+        assert_eq!(
+            (
+                s.urls[0].as_str(),
+                s.username.as_str(),
+                s.credential.as_str()
+            ),
+            ("turn:turn.example.org:3478", "alice", "secret")
+        );
+        let s = ice_server("stun:stun.example.org:3478");
+        assert_eq!(
+            (s.urls[0].as_str(), s.username.as_str()),
+            ("stun:stun.example.org:3478", "")
+        );
+    }
+}

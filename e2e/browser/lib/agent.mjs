@@ -1,0 +1,82 @@
+// Runs the real openspace-agent on loopback for browser tests, and talks to it with openspace-cmd.
+import { spawn, execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** A cargo-built binary: CARGO_TARGET_DIR (or ./target), profile OPENSPACE_PROFILE (debug). */
+export function binary(name) {
+  const targetDir = process.env.CARGO_TARGET_DIR || path.join(here, '..', '..', '..', 'target');
+  return path.join(targetDir, process.env.OPENSPACE_PROFILE || 'debug', name);
+}
+
+/** A TCP port that is free right now on loopback. */
+export async function freePort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export class Agent {
+  static async start(extra = []) {
+    const args = ['--command-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0',
+      '--signaling-listen', '127.0.0.1:0', '--webrtc-address', '127.0.0.1',
+      '--api-host', '127.0.0.1', '--api-base-port', String(await freePort()), ...extra];
+    const child = spawn(binary('openspace-agent'), args, {
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info,webrtc=warn,rtc=warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const agent = new Agent(child);
+    const lines = createInterface({ input: child.stderr });
+    const ready = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`agent did not start:\n${agent.logs.join('\n')}`)), 15000);
+      lines.on('line', (line) => {
+        agent.logs.push(line);
+        const field = (k) => line.match(new RegExp(`${k}=(\\S+)`))?.[1];
+        if (field('command_addr') && field('http_addr')) {
+          agent.commandAddr = field('command_addr');
+          agent.httpAddr = field('http_addr');
+          agent.signalingAddr = field('signaling_addr');
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.on('exit', (code) => reject(new Error(`agent exited with ${code}:\n${agent.logs.join('\n')}`)));
+    });
+    await ready;
+    return agent;
+  }
+
+  constructor(child) {
+    this.child = child;
+    this.logs = [];
+  }
+
+  /** Runs openspace-cmd with these arguments; returns the parsed JSON answer. */
+  cmd(...args) {
+    let out;
+    try {
+      out = execFileSync(binary('openspace-cmd'), ['--url', `ws://${this.commandAddr}`, ...args.map(String)], { encoding: 'utf8' });
+    } catch (e) {
+      out = e.stdout; // exit code 1: an answer with an error
+    }
+    return JSON.parse(out.trim());
+  }
+
+  url(id, extra = '') {
+    return `http://${this.httpAddr}/frontend/#/streaming?id=${id}${extra}`;
+  }
+
+  async stop() {
+    if (this.child.exitCode !== null) return this.child.exitCode;
+    this.child.kill('SIGTERM');
+    const [code] = await once(this.child, 'exit');
+    return code;
+  }
+}

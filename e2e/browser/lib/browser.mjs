@@ -1,0 +1,54 @@
+// Headless Debian Chromium through playwright-core, and helpers that read the viewer page.
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run', '--disable-quic',
+      // WebRTC on loopback only: gather 127.0.0.1 and don't hide addresses behind mDNS names.
+      '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns',
+    ],
+  });
+}
+
+/** Polls `fn` in the page until it returns a truthy value; returns it. */
+export async function until(page, fn, arg, { timeout = 20000, what = 'condition' } = {}) {
+  const started = Date.now();
+  for (;;) {
+    const value = await page.evaluate(fn, arg);
+    if (value) return value;
+    if (Date.now() - started > timeout) {
+      const state = await page.evaluate(() => JSON.stringify({ state: window.viewer?.state, errors: window.viewer?.errors, frames: window.viewer?.framesDecoded }));
+      throw new Error(`timed out waiting for ${what}; viewer: ${state}`);
+    }
+    await page.waitForTimeout(100);
+  }
+}
+
+export const live = (page, minFrames = 10) =>
+  until(page, (n) => window.viewer?.state === 'live' && window.viewer.framesDecoded >= n, minFrames, { what: `${minFrames} decoded frames` });
+
+/** Luma of the decoded picture, downscaled to 64x36, from the <video> element. */
+export function grab(page) {
+  return page.evaluate(() => {
+    const video = document.getElementById('remote-video');
+    const canvas = document.createElement('canvas');
+    canvas.width = 64;
+    canvas.height = 36;
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    ctx.drawImage(video, 0, 0, 64, 36);
+    const { data } = ctx.getImageData(0, 0, 64, 36);
+    const luma = [];
+    for (let i = 0; i < data.length; i += 4) luma.push(0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2]);
+    return luma;
+  });
+}
+
+export const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+export const variance = (xs) => { const m = mean(xs); return mean(xs.map((x) => (x - m) ** 2)); };
+/** Mean absolute difference of two grabs, skipping the top rows where the stamp changes every frame. */
+export const difference = (a, b) => mean(a.map((x, i) => (i < 64 * 3 ? 0 : Math.abs(x - b[i]))));
