@@ -240,9 +240,25 @@ async fn the_agent_is_the_peer_of_the_instances_it_streams() {
         "the input data channel is offered: {sdp}"
     );
 
-    // The original Web GUI's way: register as 100 + N and wait for instance N's offer.
+    // The original Web GUI's way: register as 100 + N and wait for instance N's offer, and the
+    // 6 candidates it waits for before answering.
     let mut gui = register(&agent, 100).await;
     expect_offer(&mut gui, 0).await;
+    let mut candidates = 0;
+    while candidates < 6 {
+        let text = next_text(&mut gui).await;
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            (&v["type"], &v["caller_id"]),
+            (&json!("ICE"), &json!(0)),
+            "{text}"
+        );
+        assert!(v["content"]["ice"]["candidate"]
+            .as_str()
+            .unwrap()
+            .starts_with("candidate:"));
+        candidates += 1;
+    }
 
     // Instance ids the agent streams cannot be taken over.
     let mut thief = connect(&agent, "/").await;

@@ -27,6 +27,8 @@ pub type Outbox = mpsc::UnboundedSender<String>;
 const QUEUE_TTL: Duration = Duration::from_secs(120);
 /// The original Web GUI's id for instance N.
 const GUI_ID_OFFSET: i64 = 100;
+/// The original Web GUI creates its answer only after this many remote candidates.
+const MIN_GUI_CANDIDATES: usize = 6;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Partner {
@@ -391,20 +393,37 @@ impl Hub {
             generation
         };
         // Agent -> browser: offers and candidates in the original's message shapes.
+        let original_gui = viewer == i64::from(n) + GUI_ID_OFFSET;
         let hub = Arc::clone(self);
         tokio::spawn(async move {
+            let mut sent = Vec::new();
             while let Some(message) = outbound_rx.recv().await {
-                let text = match message {
-                    ToBrowser::Offer(sdp) => protocol::sdp(n.into(), "offer", &sdp),
-                    ToBrowser::Candidate(c) => protocol::ice(
-                        n.into(),
-                        &c.candidate,
-                        c.sdp_mline_index,
-                        c.sdp_mid.as_deref(),
-                    ),
+                let texts = match message {
+                    ToBrowser::Offer(sdp) => vec![protocol::sdp(n.into(), "offer", &sdp)],
+                    ToBrowser::Candidate(c) => {
+                        let text = protocol::ice(
+                            n.into(),
+                            &c.candidate,
+                            c.sdp_mline_index,
+                            c.sdp_mid.as_deref(),
+                        );
+                        sent.push(text.clone());
+                        vec![text]
+                    }
+                    // The original Web GUI answers only after 6 remote candidates: repeat ours
+                    // (a repeated candidate changes nothing for ICE) until it has 6.
+                    ToBrowser::CandidatesDone if original_gui && !sent.is_empty() => sent
+                        .iter()
+                        .cycle()
+                        .take(MIN_GUI_CANDIDATES.saturating_sub(sent.len()))
+                        .cloned()
+                        .collect(),
+                    ToBrowser::CandidatesDone => Vec::new(),
                 };
-                if !hub.send_to(viewer, text) {
-                    break;
+                for text in texts {
+                    if !hub.send_to(viewer, text) {
+                        return;
+                    }
                 }
             }
         });

@@ -18,8 +18,8 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionEventHandler, RTCIceConnectionState, RTCPeerConnectionIceEvent,
-    RTCPeerConnectionState,
+    PeerConnection, PeerConnectionEventHandler, RTCIceConnectionState, RTCIceGatheringState,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState,
 };
 
 use super::control::{self, ViewerMessage};
@@ -43,6 +43,8 @@ pub enum FromBrowser {
 pub enum ToBrowser {
     Offer(String),
     Candidate(RTCIceCandidateInit),
+    /// Every local candidate has been sent.
+    CandidatesDone,
 }
 
 /// Everything viewers share.
@@ -75,6 +77,7 @@ pub enum ViewerError {
 /// Peer connection events, forwarded from webrtc-rs's callbacks into the session's loop.
 enum PcEvent {
     Candidate(RTCIceCandidateInit),
+    GatheringComplete,
     State(RTCPeerConnectionState),
 }
 
@@ -85,6 +88,12 @@ impl PeerConnectionEventHandler for Events {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
         if let Ok(init) = event.candidate.to_json() {
             let _ = self.0.send(PcEvent::Candidate(init));
+        }
+    }
+
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.0.send(PcEvent::GatheringComplete);
         }
     }
 
@@ -254,6 +263,7 @@ async fn negotiate_and_stream(
             event = events.recv() => match event {
                 None => return Err(ViewerError::Failed),
                 Some(PcEvent::Candidate(init)) => { let _ = outbound.send(ToBrowser::Candidate(init)); }
+                Some(PcEvent::GatheringComplete) => { let _ = outbound.send(ToBrowser::CandidatesDone); }
                 Some(PcEvent::State(state)) => {
                     tracing::debug!(instance, viewer, %state, "peer connection state");
                     match state {
