@@ -113,7 +113,11 @@ pub async fn build(
     let configuration = RTCConfigurationBuilder::new()
         .with_ice_servers(config.ice_servers.iter().map(|u| ice_server(u)).collect())
         .build();
-    let mut settings = SettingEngineBuilder::new().with_include_loopback_candidate(true);
+    // Browsers hide their host addresses behind mDNS names, so their working pair is usually
+    // peer-reflexive; waiting the default 1 s before accepting one only delays the first frame.
+    let mut settings = SettingEngineBuilder::new()
+        .with_include_loopback_candidate(true)
+        .with_prflx_acceptance_min_wait(Some(std::time::Duration::ZERO));
     if let Some(ip) = config.public_ip {
         settings = settings.with_nat_1to1_ips(
             vec![ip.to_string()],
