@@ -100,15 +100,7 @@ async fn a_taken_api_port_fails_the_start_with_a_reason() {
     ]);
     let mut client = agent.client().await;
     call(&mut client, Request::Start(Default::default())).await;
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    let answer = loop {
-        let a = support::status(&mut client, 0).await;
-        if a.status == Some(SlotStatus::Idle) && a.reason.is_some() {
-            break a;
-        }
-        assert!(std::time::Instant::now() < deadline, "{a:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
+    let answer = support::wait_failed(&mut client, 0).await;
     assert!(answer.reason.unwrap().contains("API port"));
 }
 

@@ -144,15 +144,7 @@ async fn tcp_readiness_refuses_a_port_someone_else_holds() {
     ]);
     let mut client = agent.client().await;
     call(&mut client, start()).await;
-    let deadline = Instant::now() + TIMEOUT;
-    let a = loop {
-        let a = status(&mut client, 0).await;
-        if a.status == Some(SlotStatus::Idle) {
-            break a;
-        }
-        assert!(Instant::now() < deadline, "never failed: {a:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
+    let a = support::wait_failed(&mut client, 0).await;
     assert!(
         a.reason
             .as_deref()
@@ -214,7 +206,7 @@ async fn a_program_that_cannot_start_is_reported() {
     ]);
     let mut client = agent.client().await;
     assert!(call(&mut client, start()).await.is_ok());
-    let a = wait_status(&mut client, 0, SlotStatus::Idle, TIMEOUT).await;
+    let a = support::wait_failed(&mut client, 0).await;
     assert!(
         a.reason
             .as_deref()

@@ -139,15 +139,7 @@ impl ApiSession {
                 json!({"openSpaceVersion": {"major": 0, "minor": 20, "patch": 0},
                        "socketApiVersion": {"major": 1, "minor": 1, "patch": 0}}),
             )),
-            "get" => match property.and_then(|p| self.property(p)) {
-                Some(value) => out.replies.push(reply(topic, value)),
-                None => out.replies.push(error(
-                    Some(topic),
-                    &format!("no property {:?}", property.unwrap_or("")),
-                    404,
-                )),
-            },
-            "subscribe" => match property.and_then(|p| self.property(p)) {
+            "get" | "subscribe" => match property.and_then(|p| self.property(p)) {
                 Some(value) => out.replies.push(reply(topic, value)),
                 None => out.replies.push(error(
                     Some(topic),

@@ -8,7 +8,7 @@ use super::frame::I420Frame;
 use super::input::{InputEvent, KeyAction, PointerAction, Velocity};
 use super::pipeline::FrameSource;
 use super::renderer::stamp::draw_stamp;
-use super::renderer::{CameraVelocity, Renderer};
+use super::renderer::Renderer;
 
 /// Radians of orbit per CSS pixel of drag.
 const ORBIT_PER_PIXEL: f32 = 0.005;
@@ -40,15 +40,9 @@ impl BuiltinSource {
     }
 
     fn apply_velocity(&mut self) {
-        let (k, a) = (self.keys, self.api);
-        self.renderer.camera_mut().set_velocity(CameraVelocity {
-            orbit_x: k.orbit_x + a.orbit_x,
-            orbit_y: k.orbit_y + a.orbit_y,
-            zoom: k.zoom + a.zoom,
-            pan_x: k.pan_x + a.pan_x,
-            pan_y: k.pan_y + a.pan_y,
-            roll: k.roll + a.roll,
-        });
+        self.renderer
+            .camera_mut()
+            .set_velocity(self.keys + self.api);
     }
 
     fn key(&mut self, code: &str, down: bool) {

@@ -42,6 +42,21 @@ pub struct Velocity {
     pub roll: f32,
 }
 
+impl std::ops::Add for Velocity {
+    type Output = Velocity;
+
+    fn add(self, o: Velocity) -> Velocity {
+        Velocity {
+            orbit_x: self.orbit_x + o.orbit_x,
+            orbit_y: self.orbit_y + o.orbit_y,
+            zoom: self.zoom + o.zoom,
+            pan_x: self.pan_x + o.pan_x,
+            pan_y: self.pan_y + o.pan_y,
+            roll: self.roll + o.roll,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum InputEvent {
     /// `x`, `y` in 0..1 of the picture; `dx`, `dy` in CSS pixels since the last event.

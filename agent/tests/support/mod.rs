@@ -190,6 +190,22 @@ pub async fn wait_status(
     }
 }
 
+/// Polls STATUS until the slot is IDLE with a failure `reason`; returns that answer.
+pub async fn wait_failed(client: &mut CommandClient, id: u32) -> Answer {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let answer = status(client, id).await;
+        if answer.status == Some(SlotStatus::Idle) && answer.reason.is_some() {
+            return answer;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "slot {id} never failed; last answer {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Whether a process with this pid still exists (a zombie counts: it was not reaped).
 pub fn process_exists(pid: i32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()

@@ -23,17 +23,10 @@ const MAX_VELOCITY: f32 = 20.0;
 /// Longest time step `step` integrates, so a stalled frame cannot fling the camera.
 const MAX_STEP: f32 = 0.1;
 
-/// Persistent camera velocities, per second. `zoom > 0` zooms in
+/// Persistent camera velocities, per second: the input layer's type, so viewer input and the
+/// OpenSpace flight controller feed the camera without conversion. `zoom > 0` zooms in
 /// (distance shrinks by `exp(-zoom * dt)`).
-#[derive(Default, Clone, Copy, Debug, PartialEq)]
-pub struct CameraVelocity {
-    pub orbit_x: f32,
-    pub orbit_y: f32,
-    pub zoom: f32,
-    pub pan_x: f32,
-    pub pan_y: f32,
-    pub roll: f32,
-}
+pub use super::super::input::Velocity as CameraVelocity;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Camera {
