@@ -64,6 +64,11 @@ console.log('|---|---|');
 {
   const agent = await Agent.start(['--capacity', '1', '--default-resolution', '1280x720']);
   agent.cmd('start', '--width', 1280, '--height', 720);
+  // Load times count from a running instance (the first renderer builds its textures first).
+  for (let i = 0; agent.cmd('status', 0).status !== 'RUNNING'; i++) {
+    if (i > 100) throw new Error('the instance never ran');
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const loads = [];
   for (let i = 0; i < 10; i++) {
     const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
@@ -79,7 +84,7 @@ console.log('|---|---|');
   await live(page, 30);
   const samples = await collectLatency(page, 15000);
   const size = await page.evaluate(() => `${window.viewer.videoWidth}x${window.viewer.videoHeight}`);
-  console.log(`| glass-to-glass latency (stamp -> presented frame), ${size}30, n=${samples.length} frames | p50 ${pct(samples, 0.5)} ms / p99 ${pct(samples, 0.99)} ms |`);
+  console.log(`| glass-to-glass latency (stamp -> presented frame), ${size} at 30 fps, n=${samples.length} frames | p50 ${pct(samples, 0.5)} ms / p99 ${pct(samples, 0.99)} ms |`);
   await page.close();
   await agent.stop();
 }
