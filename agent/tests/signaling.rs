@@ -153,6 +153,20 @@ async fn bad_input_gets_errors_and_the_connection_keeps_working() {
     // Still serving.
     send(&mut ws, json!({"type": "REGISTER", "caller_id": 5})).await;
     assert_eq!(next_text(&mut ws).await, "REGISTER");
+    // Waiting requests are bounded per peer.
+    for other in 0..16 {
+        send(
+            &mut ws,
+            json!({"type": "SESSION", "caller_id": 5, "content": 1000 + other}),
+        )
+        .await;
+    }
+    send(
+        &mut ws,
+        json!({"type": "SESSION", "caller_id": 5, "content": 2000}),
+    )
+    .await;
+    assert!(error_of(&next_text(&mut ws).await).contains("already waits"));
 
     // An over-long message ends only that connection.
     let mut big = connect(&agent, "/").await;

@@ -25,6 +25,8 @@ pub type Outbox = mpsc::UnboundedSender<String>;
 
 /// Queued session requests expire after this (the original kept them forever).
 const QUEUE_TTL: Duration = Duration::from_secs(120);
+/// Session requests one peer may have waiting at once.
+const MAX_QUEUED_PER_PEER: usize = 16;
 /// The original Web GUI's id for instance N.
 const GUI_ID_OFFSET: i64 = 100;
 /// The original Web GUI creates its answer only after this many remote candidates.
@@ -146,8 +148,17 @@ impl Hub {
             state.peers.remove(&id);
             state.viewers.remove(&id); // dropping the inbound sender ends the viewer
             state.queued.retain(|(from, _, _)| *from != id);
-            if let Some(Partner::Instance(_)) = state.partners.get(&id) {
-                state.partners.remove(&id);
+            // Keep a pairing while the other side is still there (so a refresh re-forms it);
+            // forget it once both sides are gone, and always for the agent's own instances.
+            match state.partners.get(&id).copied() {
+                Some(Partner::Instance(_)) => {
+                    state.partners.remove(&id);
+                }
+                Some(Partner::External(other)) if !state.peers.contains_key(&other) => {
+                    state.partners.remove(&id);
+                    state.partners.remove(&other);
+                }
+                _ => {}
             }
         }
     }
@@ -278,6 +289,11 @@ impl Hub {
             state
                 .queued
                 .retain(|(f, t, _)| !(*f == from && *t == other));
+            if state.queued.iter().filter(|(f, _, _)| *f == from).count() >= MAX_QUEUED_PER_PEER {
+                return Err(format!(
+                    "caller {from} already waits for {MAX_QUEUED_PER_PEER} peers"
+                ));
+            }
             state.queued.push((from, other, Instant::now()));
         }
         Ok(())

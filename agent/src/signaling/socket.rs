@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -16,6 +16,9 @@ use super::hub::{Connection, Hub};
 use super::protocol::{self, MAX_SIGNALING_BYTES};
 
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+/// Open signaling connections (both ports together), and the most allowed.
+static OPEN: AtomicU64 = AtomicU64::new(0);
+const MAX_CONNECTIONS: u64 = 2048;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct SignalingQuery {
@@ -30,12 +33,20 @@ pub async fn upgrade(
     Query(query): Query<SignalingQuery>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    if OPEN.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "too many signaling connections; try again later\n",
+        )
+            .into_response();
+    }
     ws.max_message_size(MAX_SIGNALING_BYTES)
         .max_frame_size(MAX_SIGNALING_BYTES)
         .on_upgrade(move |socket| serve(hub, socket, peer, query.token))
 }
 
 async fn serve(hub: Arc<Hub>, socket: WebSocket, peer: SocketAddr, url_token: Option<String>) {
+    OPEN.fetch_add(1, Ordering::Relaxed);
     let (outbox, mut outgoing) = mpsc::unbounded_channel::<String>();
     let conn = Connection {
         id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
@@ -71,4 +82,5 @@ async fn serve(hub: Arc<Hub>, socket: WebSocket, peer: SocketAddr, url_token: Op
     hub.disconnect(conn.id);
     drop(conn);
     let _ = writer.await;
+    OPEN.fetch_sub(1, Ordering::Relaxed);
 }
