@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::instances::Supervisor;
 use crate::metrics::Metrics;
 use crate::signaling::Hub;
-use crate::stream::{Roster, ViewerDeps};
+use crate::stream::ViewerDeps;
 use crate::web::{self, WebState};
 
 /// Viewers per instance, beyond which SESSION is refused.
@@ -57,7 +57,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
     let deps = Arc::new(ViewerDeps {
         supervisor: Arc::clone(&supervisor),
-        roster: Arc::new(Roster::default()),
         webrtc: config.stream.webrtc,
         metrics: metrics.clone(),
         codec: config.stream.codec,

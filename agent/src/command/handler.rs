@@ -67,6 +67,7 @@ pub fn status_answer(view: &SlotView) -> Answer {
         height: view.resolution.map(|r| r.height),
         profile: view.profile.clone(),
         reason: view.reason.clone(),
+        viewers: view.viewers,
         ..Answer::ok("STATUS", view.id.into())
     }
 }

@@ -35,6 +35,8 @@ pub struct SlotView {
     pub profile: Option<String>,
     /// Why the last instance ended on its own (crash, start timeout, spawn error).
     pub reason: Option<String>,
+    /// Connected viewers, for instances the agent streams itself (set by the supervisor).
+    pub viewers: Option<u32>,
 }
 
 impl SlotView {
@@ -248,6 +250,7 @@ impl SlotTable {
             resolution: spec.map(|s| s.resolution),
             profile: spec.map(|s| s.profile.clone()),
             reason: slot.reason.clone(),
+            viewers: None,
         })
     }
 

@@ -21,6 +21,7 @@ use super::slots::{
 use crate::command::protocol::StartRequest;
 use crate::media::pipeline::{Pipeline, PipelineSettings};
 use crate::metrics::Metrics;
+use crate::stream::Roster;
 
 /// What an instance is.
 #[derive(Debug, Clone)]
@@ -61,6 +62,8 @@ const EVENT_BUFFER: usize = 1024;
 
 pub struct Supervisor {
     config: InstanceConfig,
+    /// Who watches which instance; changes republish the slot (STATUS carries `viewers`).
+    roster: Arc<Roster>,
     metrics: Metrics,
     state: Mutex<State>,
     events: broadcast::Sender<SlotView>,
@@ -96,17 +99,26 @@ impl Supervisor {
     pub fn new(config: InstanceConfig, metrics: Metrics) -> Arc<Self> {
         let capacity = config.capacity;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let supervisor = Arc::new(Self {
-            config,
-            metrics,
-            state: Mutex::new(State {
-                table: SlotTable::new(capacity),
-                stop_tokens: vec![None; capacity as usize],
-                pipelines: vec![None; capacity as usize],
-                shutting_down: false,
-            }),
-            events,
-            tasks: TaskTracker::new(),
+        let supervisor = Arc::new_cyclic(|me: &std::sync::Weak<Self>| {
+            let me = me.clone();
+            Self {
+                config,
+                roster: Arc::new(Roster::new(move |id| {
+                    if let Some(supervisor) = me.upgrade() {
+                        let state = supervisor.lock();
+                        supervisor.publish(&state, id);
+                    }
+                })),
+                metrics,
+                state: Mutex::new(State {
+                    table: SlotTable::new(capacity),
+                    stop_tokens: vec![None; capacity as usize],
+                    pipelines: vec![None; capacity as usize],
+                    shutting_down: false,
+                }),
+                events,
+                tasks: TaskTracker::new(),
+            }
         });
         supervisor.update_gauges(&supervisor.lock().table);
         supervisor
@@ -210,19 +222,44 @@ impl Supervisor {
     }
 
     pub fn view(&self, id: u32) -> Result<SlotView, SlotError> {
-        self.lock().table.view(id)
+        let view = self.lock().table.view(id)?;
+        Ok(self.with_viewers(view))
+    }
+
+    /// Who watches which instance.
+    pub fn roster(&self) -> &Arc<Roster> {
+        &self.roster
+    }
+
+    fn with_viewers(&self, mut view: SlotView) -> SlotView {
+        if self.streams_itself() {
+            view.viewers = Some(self.roster.count(view.id) as u32);
+        }
+        view
     }
 
     /// SERVER_STATUS: (busy slots, every slot).
     pub fn server_status(&self) -> (u32, Vec<SlotView>) {
         let state = self.lock();
-        (state.table.busy(), state.table.views())
+        let views = state
+            .table
+            .views()
+            .into_iter()
+            .map(|v| self.with_viewers(v))
+            .collect();
+        (state.table.busy(), views)
     }
 
     /// Every slot now, and every change from now on, with nothing missed in between.
     pub fn watch(&self) -> (Vec<SlotView>, broadcast::Receiver<SlotView>) {
         let state = self.lock();
-        (state.table.views(), self.events.subscribe())
+        let views = state
+            .table
+            .views()
+            .into_iter()
+            .map(|v| self.with_viewers(v))
+            .collect();
+        (views, self.events.subscribe())
     }
 
     /// Stops every instance gracefully and waits until all are reaped. New STARTs are refused.
@@ -244,7 +281,7 @@ impl Supervisor {
     fn publish(&self, state: &State, id: u32) {
         if let Ok(view) = state.table.view(id) {
             // No subscribers is fine; the send only fails then.
-            let _ = self.events.send(view);
+            let _ = self.events.send(self.with_viewers(view));
         }
         self.update_gauges(&state.table);
     }

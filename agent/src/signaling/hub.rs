@@ -382,7 +382,7 @@ impl Hub {
                 "forbidden: a valid token for instance {n} is required"
             ));
         }
-        if self.deps.roster.count(n) >= self.max_viewers {
+        if self.deps.supervisor.roster().count(n) >= self.max_viewers {
             return Err(format!(
                 "instance {n} already has {} viewers",
                 self.max_viewers

@@ -5,11 +5,18 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
-#[derive(Default)]
 pub struct Roster {
     viewers: Mutex<HashMap<u32, Vec<u64>>>,
     /// Bumped on every join and leave, so sessions can re-announce their role.
     changes: watch::Sender<u64>,
+    /// Told which instance's viewers changed (the supervisor republishes its STATUS).
+    on_change: Box<dyn Fn(u32) + Send + Sync>,
+}
+
+impl Default for Roster {
+    fn default() -> Self {
+        Self::new(|_| {})
+    }
 }
 
 /// A viewer's place on the roster; leaving is dropping it.
@@ -20,13 +27,26 @@ pub struct Seat {
 }
 
 impl Roster {
+    pub fn new(on_change: impl Fn(u32) + Send + Sync + 'static) -> Self {
+        Self {
+            viewers: Mutex::new(HashMap::new()),
+            changes: watch::Sender::new(0),
+            on_change: Box::new(on_change),
+        }
+    }
+
+    fn changed(&self, instance: u32) {
+        self.changes.send_modify(|n| *n += 1);
+        (self.on_change)(instance);
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<u32, Vec<u64>>> {
         self.viewers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn join(self: &Arc<Self>, instance: u32, viewer: u64) -> Seat {
         self.lock().entry(instance).or_default().push(viewer);
-        self.changes.send_modify(|n| *n += 1);
+        self.changed(instance);
         Seat {
             roster: Arc::clone(self),
             instance,
@@ -57,7 +77,7 @@ impl Drop for Seat {
             }
         }
         drop(viewers);
-        self.roster.changes.send_modify(|n| *n += 1);
+        self.roster.changed(self.instance);
     }
 }
 
@@ -67,7 +87,9 @@ mod tests {
 
     #[test]
     fn the_earliest_viewer_controls_and_control_passes_on_when_it_leaves() {
-        let roster = Arc::new(Roster::default());
+        let told = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&told);
+        let roster = Arc::new(Roster::new(move |i| log.lock().unwrap().push(i)));
         let a = roster.join(0, 1);
         let b = roster.join(0, 2);
         let _c = roster.join(1, 3);
@@ -79,5 +101,10 @@ mod tests {
         assert!(roster.is_controller(0, 2));
         drop(b);
         assert_eq!(roster.count(0), 0);
+        assert_eq!(
+            *told.lock().unwrap(),
+            vec![0, 0, 1, 0, 0],
+            "every join and leave is told"
+        );
     }
 }

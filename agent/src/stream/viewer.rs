@@ -25,7 +25,6 @@ use webrtc::peer_connection::{
 use super::control::{self, ViewerMessage};
 use super::keyframes::is_keyframe_request;
 use super::peer::{self, codec_parameters, WebRtcConfig};
-use super::roster::Roster;
 use crate::instances::{Resolution, Supervisor};
 use crate::media::encoder::Codec;
 use crate::media::pipeline::{EncodedSample, Pipeline, Subscription};
@@ -50,7 +49,6 @@ pub enum ToBrowser {
 /// Everything viewers share.
 pub struct ViewerDeps {
     pub supervisor: Arc<Supervisor>,
-    pub roster: Arc<Roster>,
     pub webrtc: WebRtcConfig,
     pub metrics: Metrics,
     pub codec: Codec,
@@ -134,7 +132,7 @@ pub async fn run(
     };
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let pc = peer::build(&deps.webrtc, &[first, second], Arc::new(Events(events_tx))).await?;
-    let _seat = deps.roster.join(instance, viewer);
+    let _seat = deps.supervisor.roster().join(instance, viewer);
     deps.metrics.viewers.inc();
     let ids = Ids {
         instance,
@@ -385,9 +383,10 @@ async fn serve_channel(
     instance: u32,
     viewer: u64,
 ) -> Result<(), ViewerError> {
-    let mut roster_changes = deps.roster.changes();
-    let controls =
-        |deps: &ViewerDeps| deps.all_control || deps.roster.is_controller(instance, viewer);
+    let mut roster_changes = deps.supervisor.roster().changes();
+    let controls = |deps: &ViewerDeps| {
+        deps.all_control || deps.supervisor.roster().is_controller(instance, viewer)
+    };
     let size = |deps: &ViewerDeps| {
         deps.supervisor
             .view(instance)

@@ -117,10 +117,15 @@ test('two viewers watch at once and only the first controls', async () => {
   await live(second);
   const roles = [await page.evaluate(() => window.viewer.controller), await second.evaluate(() => window.viewer.controller)];
   assert.deepEqual(roles, [true, false]);
+  assert.equal(agent.cmd('status', 0).viewers, 2, 'STATUS counts both viewers');
   const before = await page.evaluate(() => window.viewer.framesDecoded);
   await page.waitForTimeout(500);
   assert.ok((await page.evaluate(() => window.viewer.framesDecoded)) > before, 'the first viewer keeps decoding');
   await second.close();
+  for (let i = 0; agent.cmd('status', 0).viewers !== 1; i++) {
+    assert.ok(i < 100, 'the closed viewer leaves the count');
+    await new Promise((r) => setTimeout(r, 100));
+  }
 });
 
 test('the codec follows the browser: a VP8 wish, and a browser without H.264', async () => {
