@@ -24,7 +24,14 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 cmd() { "$bin/openspace-cmd" --url "ws://$COMMAND_ADDR" "$@"; }
-for _ in $(seq 100); do cmd server-status >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 100); do
+  if ! kill -0 "$agent" 2>/dev/null; then
+    echo "demo: the agent did not start (see its log above; is another agent using these ports?)" >&2
+    exit 1
+  fi
+  cmd server-status >/dev/null 2>&1 && break
+  sleep 0.1
+done
 
 echo "== SERVER_STATUS";          cmd server-status
 echo "== START (session demo)";   cmd start --session demo --width 1280 --height 720
