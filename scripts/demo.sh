@@ -13,6 +13,11 @@ echo "Building the agent (release; the first build takes a few minutes)..."
 cargo build --quiet --release -p openspace-agent --bins
 bin="${CARGO_TARGET_DIR:-target}/release"
 
+if "$bin/openspace-cmd" --url "ws://$COMMAND_ADDR" --timeout 1 server-status >/dev/null 2>&1; then
+  echo "demo: an agent already listens on $COMMAND_ADDR; stop it first (or set COMMAND_ADDR, HTTP_ADDR, SIGNALING_ADDR)" >&2
+  exit 1
+fi
+
 args=(--command-listen "$COMMAND_ADDR" --http-listen "$HTTP_ADDR" --signaling-listen "$SIGNALING_ADDR")
 [ -n "${INSTANCE_COMMAND:-}" ] && args+=(--instance-command "$INSTANCE_COMMAND")
 RUST_LOG=${RUST_LOG:-info,webrtc=warn,rtc=warn} "$bin/openspace-agent" "${args[@]}" &
