@@ -238,28 +238,25 @@ impl Supervisor {
         view
     }
 
-    /// SERVER_STATUS: (busy slots, every slot).
-    pub fn server_status(&self) -> (u32, Vec<SlotView>) {
-        let state = self.lock();
-        let views = state
+    fn views(&self, state: &State) -> Vec<SlotView> {
+        state
             .table
             .views()
             .into_iter()
             .map(|v| self.with_viewers(v))
-            .collect();
-        (state.table.busy(), views)
+            .collect()
+    }
+
+    /// SERVER_STATUS: (busy slots, every slot).
+    pub fn server_status(&self) -> (u32, Vec<SlotView>) {
+        let state = self.lock();
+        (state.table.busy(), self.views(&state))
     }
 
     /// Every slot now, and every change from now on, with nothing missed in between.
     pub fn watch(&self) -> (Vec<SlotView>, broadcast::Receiver<SlotView>) {
         let state = self.lock();
-        let views = state
-            .table
-            .views()
-            .into_iter()
-            .map(|v| self.with_viewers(v))
-            .collect();
-        (views, self.events.subscribe())
+        (self.views(&state), self.events.subscribe())
     }
 
     /// Stops every instance gracefully and waits until all are reaped. New STARTs are refused.
