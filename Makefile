@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test lint unit browser bench deps
+.PHONY: demo test lint unit browser bench deps crds
 
 ## Run the main job locally (see README: what the demo starts and the URL to open).
 demo: deps
@@ -14,6 +14,12 @@ test: deps lint unit browser
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	@$(CARGO) run --quiet --locked -p openspace-crds --bin crdgen | diff -u crds/openspacesession.yaml - \
+	  || { echo "crds/openspacesession.yaml is stale: run 'make crds' and commit it"; exit 1; }
+
+## Regenerates the CRD YAML from the Rust types (crds/src/lib.rs).
+crds:
+	$(CARGO) run --quiet -p openspace-crds --bin crdgen > crds/openspacesession.yaml
 
 unit:
 	$(CARGO) test --workspace --locked --tests
