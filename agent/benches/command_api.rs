@@ -10,13 +10,16 @@
 //! The bench binary doubles as that program: `command_api --fake-instance PORT FILE` binds PORT,
 //! writes the wall-clock time of its listen() to FILE and waits to be killed.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use openspace_agent::command::{CommandClient, Request, SlotStatus, StartRequest};
+
+// The integration tests' launcher of the real binary (ephemeral ports, logs kept, SIGTERM on drop).
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::Agent;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -47,49 +50,6 @@ fn fake_instance(port: &str, file: &str) {
     }
 }
 
-struct Agent {
-    child: Child,
-    url: String,
-}
-
-impl Agent {
-    fn start(extra: &[&str]) -> Agent {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_openspace-agent"))
-            .args([
-                "--command-listen",
-                "127.0.0.1:0",
-                "--http-listen",
-                "127.0.0.1:0",
-            ])
-            .args(extra)
-            .env("RUST_LOG", "warn,openspace_agent::app=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("agent starts");
-        let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
-        let url = loop {
-            let line = lines.next().expect("agent log").expect("readable");
-            if let Some(rest) = line.split("command_addr=").nth(1) {
-                break format!("ws://{}", rest.split_whitespace().next().expect("address"));
-            }
-        };
-        // Keep draining the log so the agent never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Agent { child, url }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = self.child.wait();
-    }
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -113,7 +73,7 @@ async fn run() {
 
 async fn round_trip() {
     let agent = Agent::start(&["--instance-command", "sleep 1000"]);
-    let mut client = CommandClient::connect(&agent.url, None, TIMEOUT)
+    let mut client = CommandClient::connect(&agent.url(), None, TIMEOUT)
         .await
         .expect("connect");
     for _ in 0..2_000 {
@@ -143,7 +103,7 @@ async fn throughput() {
     let mut clients = Vec::new();
     for _ in 0..CLIENTS {
         clients.push(
-            CommandClient::connect(&agent.url, None, TIMEOUT)
+            CommandClient::connect(&agent.url(), None, TIMEOUT)
                 .await
                 .expect("connect"),
         );
@@ -200,10 +160,10 @@ async fn start_to_running() {
         "--instance-command",
         &template,
     ]);
-    let mut client = CommandClient::connect(&agent.url, None, TIMEOUT)
+    let mut client = CommandClient::connect(&agent.url(), None, TIMEOUT)
         .await
         .expect("connect");
-    let watcher = CommandClient::connect(&agent.url, None, TIMEOUT)
+    let watcher = CommandClient::connect(&agent.url(), None, TIMEOUT)
         .await
         .expect("connect");
     let mut watch = watcher.watch().await.expect("answer").expect("WATCH");

@@ -13,7 +13,7 @@ pub struct Metrics {
     pub slots: IntGaugeVec,
     pub starts: IntCounter,
     pub stops: IntCounter,
-    /// Instances that ended on their own, by kind: exit, signal, start_timeout, spawn_error.
+    /// Instances that ended on their own, by kind: exit, signal, start_timeout, spawn_error, renderer.
     pub failures: IntCounterVec,
     pub command_seconds: HistogramVec,
     pub command_connections: IntGauge,
@@ -30,6 +30,8 @@ pub mod failure {
     pub const SIGNAL: &str = "signal";
     pub const START_TIMEOUT: &str = "start_timeout";
     pub const SPAWN_ERROR: &str = "spawn_error";
+    /// The built-in renderer died (a panic on its thread).
+    pub const RENDERER: &str = "renderer";
 }
 
 impl Metrics {

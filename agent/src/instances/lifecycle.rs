@@ -61,7 +61,7 @@ async fn drive_builtin(
         Ok(source) => source,
         Err(e) => {
             return Ending::Failed {
-                kind: failure::SIGNAL,
+                kind: failure::RENDERER,
                 reason: format!("the built-in renderer failed to start: {e}"),
             }
         }
@@ -96,7 +96,7 @@ async fn drive_builtin(
             _ = stop.cancelled() => break Ending::Stopped,
             _ = tokio::time::sleep(BUILTIN_HEALTH_INTERVAL) => {
                 if !pipeline.is_running() {
-                    break Ending::Failed { kind: failure::SIGNAL, reason: "the built-in renderer stopped unexpectedly".to_owned() };
+                    break Ending::Failed { kind: failure::RENDERER, reason: "the built-in renderer stopped unexpectedly".to_owned() };
                 }
             }
         }

@@ -102,10 +102,6 @@ impl Drop for Subscription {
 }
 
 impl Subscription {
-    pub fn codec(&self) -> Codec {
-        self.codec
-    }
-
     /// Asks the encoder for a keyframe (new viewer, PLI/FIR, or after skipping frames).
     pub fn request_keyframe(&self) {
         (self.keyframe_requester())();

@@ -44,7 +44,6 @@ struct Peer {
 }
 
 struct ViewerLink {
-    instance: u32,
     generation: u64,
     inbound: mpsc::Sender<FromBrowser>,
 }
@@ -401,7 +400,6 @@ impl Hub {
             state.viewers.insert(
                 viewer,
                 ViewerLink {
-                    instance: n,
                     generation,
                     inbound: inbound_tx,
                 },
@@ -472,14 +470,5 @@ impl Hub {
             .peers
             .get(&id)
             .is_some_and(|p| p.outbox.send(text).is_ok())
-    }
-
-    /// Viewers currently linked to instance `n` (for tests and diagnostics).
-    pub fn viewers_of(&self, n: u32) -> usize {
-        self.lock()
-            .viewers
-            .values()
-            .filter(|l| l.instance == n)
-            .count()
     }
 }

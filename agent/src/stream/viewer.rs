@@ -271,7 +271,7 @@ async fn negotiate_and_stream(
                                 streaming = true;
                                 let (codec, payload_type) = negotiated;
                                 let subscription = pipeline.subscribe(codec)?;
-                                let keyframes = KeyframeHandle::of(&subscription);
+                                let keyframes = subscription.keyframe_requester();
                                 tracing::info!(instance, viewer, %codec, "viewer connected; streaming");
                                 tasks.spawn(send_frames(subscription, Arc::clone(&track), ssrc, payload_type));
                                 tasks.spawn(watch_rtcp(Arc::clone(&track), keyframes));
@@ -304,16 +304,6 @@ async fn add_candidate(pc: &Arc<dyn PeerConnection>, candidate: RTCIceCandidateI
     }
     if let Err(e) = pc.add_ice_candidate(candidate).await {
         tracing::debug!(error = %e, "ignoring a remote ICE candidate");
-    }
-}
-
-/// Lets the RTCP task ask for keyframes without owning the subscription.
-#[derive(Clone)]
-struct KeyframeHandle(Arc<dyn Fn() + Send + Sync>);
-
-impl KeyframeHandle {
-    fn of(subscription: &Subscription) -> Self {
-        Self(Arc::new(subscription.keyframe_requester()))
     }
 }
 
@@ -355,12 +345,12 @@ async fn send_frames(
 
 async fn watch_rtcp(
     track: Arc<TrackLocalStaticSample>,
-    keyframes: KeyframeHandle,
+    request_keyframe: impl Fn(),
 ) -> Result<(), ViewerError> {
     while let Some(event) = track.poll().await {
         if let TrackLocalEvent::OnRtcpPacket(packets) = event {
             if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
-                (keyframes.0)();
+                request_keyframe();
             }
         }
     }
