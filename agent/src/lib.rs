@@ -1,6 +1,6 @@
 //! The OpenSpace rendering server ("agent"): the seed's command protocol, the instance
-//! supervisor, and the HTTP endpoints. The operator uses [`command::protocol`] and
-//! [`command::client`] from here.
+//! supervisor, streaming, and the HTTP endpoints. The protocol's types and client live in the
+//! `openspace-protocol` crate, shared with the operator.
 
 pub mod api;
 pub mod app;

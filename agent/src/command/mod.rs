@@ -1,9 +1,12 @@
-//! The seed's command protocol: types and parsing, the server, and a client.
+//! The seed's command protocol, served: the WebSocket server and the handler that asks the
+//! supervisor. The types, parser and client live in the `openspace-protocol` crate (shared with
+//! the operator) and are re-exported here under their old paths.
 
-pub mod client;
 pub mod handler;
-pub mod protocol;
 pub mod server;
 
-pub use client::{call_once, ClientError, CommandClient, SlotWatch};
-pub use protocol::{Answer, ParseError, Request, SlotInfo, SlotStatus, StartRequest};
+pub use openspace_protocol::{
+    call_once, Answer, ClientError, CommandClient, ParseError, Request, SlotInfo, SlotStatus,
+    SlotWatch, StartRequest,
+};
+pub use openspace_protocol::{client, command as protocol};

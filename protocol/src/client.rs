@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::protocol::{Answer, Request};
+use crate::command::{Answer, Request};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

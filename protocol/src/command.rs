@@ -1,7 +1,7 @@
 //! The seed's command protocol (backend -> rendering server): request and answer types, and a
 //! parser that turns any text into either a valid [`Request`] or a [`ParseError`] that already
 //! knows the answer to send back. Shared with the operator, which uses the same types through
-//! [`crate::command::client`].
+//! [`crate::client`].
 //!
 //! Wire facts (see `shared/spec/protocols.md`): every answer repeats `command`, carries `error`
 //! (`"none"` on success) and `id`. Fields this project adds (`session`, `width`, `height`,
