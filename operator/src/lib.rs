@@ -1,0 +1,224 @@
+//! The OpenSpace operator: reconciles `OpenSpaceSession`s onto rendering servers (agents).
+//!
+//! Data flow: [`servers`] finds the agents; [`agents`] talks to them and follows their slots with
+//! WATCH; [`scheduler`] picks a server for new sessions; [`reconcile`] drives each session from
+//! Pending to Running and back to a free slot; [`orphans`] stops instances nobody owns.
+
+pub mod agents;
+pub mod config;
+pub mod http;
+pub mod leader;
+pub mod metrics;
+pub mod orphans;
+pub mod reconcile;
+pub mod scheduler;
+pub mod servers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::{watcher, Controller};
+use kube::{Api, Client};
+use openspace_crds::{OpenSpaceSession, Phase};
+use tokio_util::sync::CancellationToken;
+
+use crate::agents::{Fleet, Links};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::reconcile::Context;
+use crate::scheduler::Scheduler;
+use crate::servers::Directory;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("Kubernetes client: {0}")]
+    Client(#[from] kube::Error),
+    #[error("leader election: {0}")]
+    Lease(#[from] kube_lease_manager::LeaseManagerError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("lost the lease to another replica")]
+    LostLease,
+}
+
+const ORPHAN_SWEEP: Duration = Duration::from_secs(20);
+
+/// Runs until `shutdown` resolves (or leadership is lost, which is an error: the process should
+/// restart and stand by).
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let stop = CancellationToken::new();
+    let stopper = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.cancel();
+    });
+    let client = Client::try_default().await?;
+    let metrics = Metrics::new();
+    let listener = http::bind(config.metrics_listen)
+        .await
+        .map_err(|source| RunError::Listen {
+            addr: config.metrics_listen,
+            source,
+        })?;
+    let local = listener.local_addr().ok();
+    tracing::info!(
+        "metrics_addr={}",
+        local.map(|a| a.to_string()).unwrap_or_default()
+    );
+    tokio::spawn(http::serve(listener, metrics.clone(), stop.clone()));
+
+    let mut leadership = match &config.lease {
+        None => None,
+        Some(lease) => {
+            let mut leadership = leader::join(client.clone(), lease).await?;
+            tracing::info!(identity = %lease.identity, lease = %lease.name, "waiting for the lease");
+            tokio::select! {
+                () = stop.cancelled() => {
+                    leadership.release().await;
+                    return Ok(());
+                }
+                acquired = leadership.acquired() => if !acquired { return Err(RunError::LostLease) },
+            }
+            tracing::info!(identity = %lease.identity, "leading");
+            Some(leadership)
+        }
+    };
+    metrics.leader.set(1);
+
+    let controller = control(client, config, metrics.clone(), stop.clone());
+    let result = match leadership.as_mut() {
+        None => {
+            controller.await;
+            Ok(())
+        }
+        Some(leadership) => tokio::select! {
+            () = controller => Ok(()),
+            () = leadership.lost() => {
+                stop.cancel();
+                Err(RunError::LostLease)
+            }
+        },
+    };
+    metrics.leader.set(0);
+    if let Some(leadership) = leadership {
+        leadership.release().await;
+    }
+    result
+}
+
+/// The controller and everything it needs, until `stop`.
+async fn control(client: Client, config: Config, metrics: Metrics, stop: CancellationToken) {
+    let (directory, driver) = Directory::new(
+        client.clone(),
+        &config.agent_namespace,
+        &config.agent_selector,
+        &config.external_servers,
+    );
+    tokio::spawn(driver);
+    directory.ready().await;
+    let fleet = Arc::new(Fleet::default());
+    let links = Arc::new(Links::new(
+        config.command_token.clone(),
+        config.call_timeout,
+        metrics.clone(),
+    ));
+    let scheduler = Scheduler::start(
+        directory.clone(),
+        links.clone(),
+        config.placement,
+        config.schedule_timeout,
+    );
+    let (wakes, woken) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(agents::watcher::run(
+        directory.clone(),
+        fleet.clone(),
+        config.command_token.clone(),
+        config.call_timeout,
+        wakes.clone(),
+        stop.child_token(),
+    ));
+    let reporter = Reporter {
+        controller: "openspace-operator".into(),
+        instance: config.lease.as_ref().map(|l| l.identity.clone()),
+    };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        config,
+        directory,
+        links,
+        fleet,
+        scheduler,
+        recorder,
+        metrics.clone(),
+        wakes,
+    ));
+    let sessions: Api<OpenSpaceSession> = Api::all(client);
+    let controller = Controller::new(sessions, watcher::Config::default().any_semantic());
+    let store = controller.store();
+    tokio::spawn(orphans::run(
+        store.clone(),
+        ctx.clone(),
+        ORPHAN_SWEEP,
+        stop.child_token(),
+    ));
+    tokio::spawn(count_phases(store, metrics, stop.child_token()));
+    let waker = ctx.clone();
+    let triggers = futures::stream::unfold(woken, |mut rx| async move {
+        rx.recv().await.map(|wake| (wake, rx))
+    })
+    .flat_map(move |wake| futures::stream::iter(waker.woken(&wake)));
+    controller
+        .reconcile_on(triggers)
+        .graceful_shutdown_on(stop.cancelled_owned())
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}
+
+/// Keeps the `sessions{phase}` gauge current.
+async fn count_phases(
+    store: kube::runtime::reflector::Store<OpenSpaceSession>,
+    metrics: Metrics,
+    stop: CancellationToken,
+) {
+    let phases = [
+        Phase::Pending,
+        Phase::Starting,
+        Phase::Running,
+        Phase::Stopping,
+        Phase::Ended,
+        Phase::Failed,
+    ];
+    loop {
+        let all = store.state();
+        for phase in phases {
+            let n = all
+                .iter()
+                .filter(|s| {
+                    s.status
+                        .as_ref()
+                        .and_then(|st| st.phase)
+                        .unwrap_or_default()
+                        == phase
+                })
+                .count();
+            metrics
+                .sessions
+                .with_label_values(&[&format!("{phase:?}")])
+                .set(n as i64);
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}

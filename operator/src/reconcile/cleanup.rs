@@ -1,0 +1,99 @@
+//! A deleted session: STOP every instance it owns, then let the finalizer go. A server that
+//! cannot be reached is retried until `--stop-give-up`, then given up with a Warning event, so
+//! deletion never blocks forever.
+
+use kube::runtime::controller::Action;
+use openspace_crds::{OpenSpaceSession, Phase};
+use openspace_protocol::{Request, SlotStatus};
+
+use super::status::{set_condition, READY};
+use super::{now, since, Context, Error};
+use crate::agents::Wake;
+use crate::servers::Server;
+
+pub async fn run(session: &OpenSpaceSession, ctx: &Context) -> Result<Action, Error> {
+    let uid = session.metadata.uid.clone().unwrap_or_default();
+    let status = session.status.clone().unwrap_or_default();
+    // Slots the watched servers say this session owns (also finds a START whose status write
+    // never happened), plus the one the status names.
+    let mut targets = ctx.fleet.slots_of(&uid);
+    let live = matches!(
+        status.phase,
+        Some(Phase::Starting | Phase::Running | Phase::Stopping)
+    );
+    if let (true, Some(server), Some(id)) = (live, &status.server, status.instance_id) {
+        if !targets.contains(&(server.clone(), id)) {
+            targets.push((server.clone(), id));
+        }
+    }
+    let deleting_for = session
+        .metadata
+        .deletion_timestamp
+        .as_ref()
+        .map(since)
+        .unwrap_or_default();
+    let mut pending = Vec::new();
+    for (name, id) in &targets {
+        let outcome = match ctx.directory.get(name) {
+            Some(server) => stop(ctx, &server, *id, &uid).await,
+            None => Err(format!("rendering server {name} is gone")),
+        };
+        if let Err(why) = outcome {
+            pending.push(format!("instance {id} on {name}: {why}"));
+        }
+    }
+    if !pending.is_empty() {
+        let message = pending.join("; ");
+        if deleting_for < ctx.config.stop_give_up {
+            if status.phase != Some(Phase::Stopping) {
+                let mut status = status.clone();
+                let now = now();
+                status.phase = Some(Phase::Stopping);
+                status.message = Some(format!("stopping: {message}"));
+                let generation = session.metadata.generation;
+                set_condition(
+                    &mut status,
+                    READY,
+                    false,
+                    "Stopping",
+                    &message,
+                    generation,
+                    &now,
+                );
+                ctx.write_status(session, &status).await?;
+            }
+            return Err(Error::StopPending(message));
+        }
+        let note = format!(
+            "gave up stopping after {}s, the instance may still run: {message}",
+            deleting_for.as_secs()
+        );
+        ctx.event(session, true, "StopGaveUp", note).await;
+    }
+    ctx.untrack(&uid);
+    // Servers that cannot push (the seed's) will not say a slot freed: wake the waiting now.
+    ctx.wake(Wake::Capacity);
+    Ok(Action::await_change())
+}
+
+/// STOP, unless the slot belongs to another session now. "not running" counts as stopped.
+async fn stop(ctx: &Context, server: &Server, id: u32, uid: &str) -> Result<(), String> {
+    if !server.external {
+        let answer = ctx
+            .links
+            .call(server, &Request::Status { id })
+            .await
+            .map_err(|e| e.to_string())?;
+        let ours = answer.session.as_deref() == Some(uid);
+        if !ours || answer.status == Some(SlotStatus::Idle) {
+            return Ok(());
+        }
+    }
+    let answer = ctx
+        .links
+        .call(server, &Request::Stop { id })
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(session = uid, server = %server.name, id, "STOP answered {}", answer.error);
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! A Starting or Running session: observe its slot, decide with [`steps::next`], act.
+
+use kube::runtime::controller::Action;
+use openspace_crds::{OpenSpaceSession, OpenSpaceSessionStatus, Phase};
+use openspace_protocol::{Request, StartRequest};
+use tokio::time::Instant;
+
+use super::status::{set_condition, READY};
+use super::steps::{self, Facts, Next, Observed};
+use super::url::UrlValues;
+use super::{fail, now, since, Context, Error, Tracked};
+use crate::agents::SlotState;
+use crate::servers::Server;
+
+pub async fn run(
+    session: &OpenSpaceSession,
+    uid: &str,
+    status: OpenSpaceSessionStatus,
+    tracked: Tracked,
+    ctx: &Context,
+) -> Result<Action, Error> {
+    let (Some(server_name), Some(id)) = (status.server.clone(), status.instance_id) else {
+        let message = "status names no server or instance".to_owned();
+        return fail(session, status, ctx, "Lost", message).await;
+    };
+    let server = ctx.directory.get(&server_name);
+    let observed = match &server {
+        None => Observed::Unreachable {
+            since: ctx.fleet.mark_unreachable(&server_name, Instant::now()),
+        },
+        Some(server) => observe(ctx, server, id).await,
+    };
+    let phase = status.phase.unwrap_or_default();
+    let generation = session.metadata.generation;
+    let facts = Facts {
+        phase,
+        uid,
+        pushed: ctx.fleet.is_live(&server_name),
+        running_for: status.ready_at.as_ref().map(since),
+        max_duration: session.spec.max_duration().ok().flatten(),
+        idle_timeout: session.spec.idle_timeout().ok().flatten(),
+        resize_to: (phase == Phase::Running && generation != status.observed_generation)
+            .then_some(session.spec.resolution),
+        server_lost_after: ctx.config.server_lost_after,
+        poll_interval: ctx.config.status_interval,
+        now: Instant::now(),
+    };
+    let next = steps::next(&facts, &observed);
+    let Some(server) = server else {
+        return match next {
+            Next::Wait(after) => Ok(Action::requeue(after)),
+            _ => {
+                let message = format!("rendering server {server_name} is gone");
+                fail(session, status, ctx, "ServerLost", message).await
+            }
+        };
+    };
+    match next {
+        Next::Wait(after) => Ok(Action::requeue(after)),
+        Next::Ready => ready(session, uid, status, tracked, ctx, &server, id).await,
+        Next::Resize(resolution) => {
+            let request = Request::Resolution {
+                id,
+                width: resolution.width,
+                height: resolution.height,
+            };
+            let answer = ctx.links.call(&server, &request).await?;
+            let mut status = status;
+            status.observed_generation = generation;
+            if !answer.is_ok() {
+                let note = format!("RESOLUTION refused: {}", answer.error);
+                ctx.event(session, true, "ResizeFailed", note).await;
+            } else {
+                let note = format!("resized to {}x{}", resolution.width, resolution.height);
+                ctx.event(session, false, "Resized", note).await;
+            }
+            ctx.write_status(session, &status).await?;
+            Ok(Action::requeue(ctx.config.status_interval))
+        }
+        Next::End(message) => {
+            let answer = ctx.links.call(&server, &Request::Stop { id }).await?;
+            tracing::info!(session = uid, "{message}: STOP answered {}", answer.error);
+            let now = now();
+            let mut status = status;
+            status.phase = Some(Phase::Ended);
+            status.ended_at = Some(now.clone());
+            status.message = Some(message.clone());
+            status.url = None;
+            set_condition(
+                &mut status,
+                READY,
+                false,
+                "Ended",
+                &message,
+                generation,
+                &now,
+            );
+            ctx.write_status(session, &status).await?;
+            ctx.event(session, false, "Ended", message).await;
+            Ok(Action::await_change())
+        }
+        Next::Fail(message) => {
+            let message = format!("{message} (server {server_name}, instance {id})");
+            fail(session, status, ctx, "InstanceLost", message).await
+        }
+    }
+}
+
+/// The slot as pushed by WATCH, else as STATUS answers now.
+async fn observe(ctx: &Context, server: &Server, id: u32) -> Observed {
+    if let Some(slot) = ctx.fleet.slot(&server.name, id) {
+        return Observed::Slot(slot);
+    }
+    match ctx.links.call(server, &Request::Status { id }).await {
+        Ok(answer) => {
+            ctx.fleet.mark_reachable(&server.name);
+            match SlotState::from_answer(&answer, None, Instant::now()) {
+                Some(slot) => Observed::Slot(slot),
+                // e.g. "invalid id": the server restarted with fewer slots.
+                None => Observed::Slot(SlotState {
+                    status: openspace_protocol::SlotStatus::Idle,
+                    session: None,
+                    viewers: None,
+                    reason: Some(format!("STATUS answered {}", answer.error)),
+                    unwatched_since: None,
+                }),
+            }
+        }
+        Err(e) => {
+            tracing::debug!("{e}");
+            Observed::Unreachable {
+                since: ctx.fleet.mark_unreachable(&server.name, Instant::now()),
+            }
+        }
+    }
+}
+
+async fn ready(
+    session: &OpenSpaceSession,
+    uid: &str,
+    mut status: OpenSpaceSessionStatus,
+    tracked: Tracked,
+    ctx: &Context,
+    server: &Server,
+    id: u32,
+) -> Result<Action, Error> {
+    let mut token = tracked
+        .placed
+        .filter(|p| p.server == server.name && p.id == id)
+        .and_then(|p| p.token);
+    if token.is_none() && !server.external {
+        // After a restart the token is only known to the agent: START with the same session is
+        // idempotent and answers the running instance's id and token.
+        let request = Request::Start(StartRequest {
+            session: Some(uid.to_owned()),
+            ..StartRequest::default()
+        });
+        let answer = ctx.links.call(server, &request).await?;
+        if answer.is_ok() && answer.id == i64::from(id) {
+            token = answer.token;
+        }
+    }
+    let url = ctx.config.url_template.render(&UrlValues {
+        host: &server.public_host,
+        id,
+        token: token.as_deref().unwrap_or_default(),
+        name: &session.metadata.name.clone().unwrap_or_default(),
+        namespace: &session.metadata.namespace.clone().unwrap_or_default(),
+    });
+    let now = now();
+    let generation = session.metadata.generation;
+    status.phase = Some(Phase::Running);
+    status.url = Some(url.clone());
+    status.ready_at = Some(now.clone());
+    status.message = Some(format!("instance {id} on {} is running", server.name));
+    set_condition(
+        &mut status,
+        READY,
+        true,
+        "Running",
+        "the instance is running",
+        generation,
+        &now,
+    );
+    ctx.write_status(session, &status).await?;
+    if let Some(created) = &session.metadata.creation_timestamp {
+        ctx.metrics
+            .ready_seconds
+            .observe(since(created).as_secs_f64());
+    }
+    ctx.event(session, false, "Running", format!("watch at {url}"))
+        .await;
+    // Our write comes back through the watch and re-runs this with the Running object.
+    Ok(Action::requeue(ctx.config.status_interval))
+}

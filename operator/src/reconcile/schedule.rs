@@ -1,0 +1,230 @@
+//! A Pending session: find a server, START with the session's UID, record where it landed.
+
+use std::time::Duration;
+
+use kube::core::Selector;
+use kube::runtime::controller::Action;
+use openspace_crds::{OpenSpaceSession, OpenSpaceSessionStatus, Phase};
+use openspace_protocol::command::errors;
+use openspace_protocol::{Request, StartRequest};
+
+use super::status::{set_condition, READY, SCHEDULED};
+use super::{fail, now, since, Context, Error, Placed, Tracked};
+use crate::scheduler::Decision;
+use crate::servers::Server;
+
+/// START refusals ("no available slots" after a race) retried at once with a new round.
+const ATTEMPTS: usize = 3;
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Test fault injection: `OPENSPACE_OPERATOR_FAULT=exit-after-start` makes the process exit right
+/// after an acknowledged START, before the status write, to prove restarts lose nothing.
+const FAULT_ENV: &str = "OPENSPACE_OPERATOR_FAULT";
+
+pub async fn run(
+    session: &OpenSpaceSession,
+    uid: &str,
+    status: OpenSpaceSessionStatus,
+    tracked: Tracked,
+    ctx: &Context,
+) -> Result<Action, Error> {
+    if let Err(e) = session
+        .spec
+        .max_duration()
+        .and_then(|_| session.spec.idle_timeout())
+    {
+        return fail(session, status, ctx, "InvalidSpec", e.to_string()).await;
+    }
+    let selector = match session.spec.server_selector.clone().map(Selector::try_from) {
+        None => None,
+        Some(Ok(selector)) => Some(selector),
+        Some(Err(e)) => {
+            let message = format!("spec.serverSelector: {e}");
+            return fail(session, status, ctx, "InvalidSpec", message).await;
+        }
+    };
+    if let Some(placed) = tracked.placed {
+        // START was acknowledged but the status write did not land (or is not visible yet).
+        if let Some(server) = ctx.directory.get(&placed.server) {
+            return starting(session, status, ctx, &server, placed, "started").await;
+        }
+    }
+    for _ in 0..ATTEMPTS {
+        match ctx.scheduler.ask(uid, selector.clone()).await {
+            Decision::Adopt { server, id } => {
+                let placed = Placed {
+                    server: server.name.clone(),
+                    id,
+                    token: None,
+                };
+                return starting(session, status, ctx, &server, placed, "adopted").await;
+            }
+            Decision::Place(server) => match start(session, uid, &server, ctx).await {
+                Ok(Some(placed)) => {
+                    ctx.scheduler.acked(&server.name, uid);
+                    ctx.update(uid, |t| t.placed = Some(placed.clone()));
+                    if std::env::var(FAULT_ENV).as_deref() == Ok("exit-after-start") {
+                        tracing::error!("{FAULT_ENV}: exiting between START and the status write");
+                        std::process::exit(86);
+                    }
+                    if let Some(created) = &session.metadata.creation_timestamp {
+                        ctx.metrics
+                            .scheduling_seconds
+                            .observe(since(created).as_secs_f64());
+                    }
+                    return starting(session, status, ctx, &server, placed, "started").await;
+                }
+                Ok(None) => ctx.scheduler.release(&server.name, uid),
+                Err(refusal) => {
+                    ctx.scheduler.release(&server.name, uid);
+                    if let Some(message) = refusal {
+                        return fail(session, status, ctx, "StartRefused", message).await;
+                    }
+                }
+            },
+            Decision::Full { matching, answered } => {
+                let message = format!(
+                    "no free slot: {matching} rendering server(s) match, {answered} answered, all full"
+                );
+                return pending(session, uid, status, ctx, "NoCapacity", message).await;
+            }
+            Decision::NoServers => {
+                let message = "no rendering server matches this session".to_owned();
+                return pending(session, uid, status, ctx, "NoServers", message).await;
+            }
+        }
+    }
+    let message = "the chosen servers filled up before START; retrying".to_owned();
+    pending(session, uid, status, ctx, "NoCapacity", message).await
+}
+
+/// Sends START. `Ok(Some)`: started (or already running for this session). `Ok(None)`: the
+/// server was full or did not answer: try another round. `Err(Some(message))`: the server refused
+/// the session itself (e.g. an invalid profile), which no retry fixes.
+async fn start(
+    session: &OpenSpaceSession,
+    uid: &str,
+    server: &Server,
+    ctx: &Context,
+) -> Result<Option<Placed>, Option<String>> {
+    let request = Request::Start(StartRequest {
+        session: Some(uid.to_owned()),
+        width: Some(session.spec.resolution.width),
+        height: Some(session.spec.resolution.height),
+        profile: Some(session.spec.profile.clone()),
+    });
+    match ctx.links.call(server, &request).await {
+        Ok(answer) if answer.is_ok() && answer.id >= 0 => Ok(Some(Placed {
+            server: server.name.clone(),
+            id: u32::try_from(answer.id).unwrap_or(0),
+            token: answer.token,
+        })),
+        Ok(answer) if answer.error == errors::NO_AVAILABLE_SLOTS => Ok(None),
+        Ok(answer) => Err(Some(format!(
+            "{} refused START: {}{}",
+            server.name,
+            answer.error,
+            answer.detail.map(|d| format!(" ({d})")).unwrap_or_default()
+        ))),
+        Err(e) => {
+            tracing::warn!("{e}");
+            Ok(None)
+        }
+    }
+}
+
+async fn starting(
+    session: &OpenSpaceSession,
+    mut status: OpenSpaceSessionStatus,
+    ctx: &Context,
+    server: &Server,
+    placed: Placed,
+    how: &str,
+) -> Result<Action, Error> {
+    let now = now();
+    let generation = session.metadata.generation;
+    let message = format!("instance {} on {} {how}", placed.id, server.name);
+    status.phase = Some(Phase::Starting);
+    status.server = Some(server.name.clone());
+    status.node = server.node.clone();
+    status.instance_id = Some(placed.id);
+    status.started_at = Some(now.clone());
+    status.message = Some(message.clone());
+    status.observed_generation = generation;
+    set_condition(
+        &mut status,
+        SCHEDULED,
+        true,
+        "Scheduled",
+        &message,
+        generation,
+        &now,
+    );
+    set_condition(
+        &mut status,
+        READY,
+        false,
+        "Starting",
+        "the instance is initialising",
+        generation,
+        &now,
+    );
+    ctx.write_status(session, &status).await?;
+    if let Some(uid) = session.metadata.uid.as_deref() {
+        ctx.update(uid, |t| {
+            t.waiting = false;
+            t.attempts = 0;
+            t.server = Some(server.name.clone());
+            if t.placed
+                .as_ref()
+                .is_none_or(|p| p.server != placed.server || p.id != placed.id)
+            {
+                t.placed = Some(placed.clone());
+            }
+        });
+    }
+    ctx.event(session, false, "Scheduled", message).await;
+    Ok(Action::requeue(ctx.config.status_interval))
+}
+
+async fn pending(
+    session: &OpenSpaceSession,
+    uid: &str,
+    mut status: OpenSpaceSessionStatus,
+    ctx: &Context,
+    reason: &str,
+    message: String,
+) -> Result<Action, Error> {
+    let mut attempts = 0;
+    ctx.update(uid, |t| {
+        t.waiting = true;
+        t.attempts = t.attempts.saturating_add(1);
+        attempts = t.attempts;
+    });
+    let unchanged =
+        status.phase == Some(Phase::Pending) && status.message.as_deref() == Some(message.as_str());
+    if !unchanged {
+        let now = now();
+        let generation = session.metadata.generation;
+        status.phase = Some(Phase::Pending);
+        status.message = Some(message.clone());
+        status.observed_generation = generation;
+        set_condition(
+            &mut status,
+            SCHEDULED,
+            false,
+            reason,
+            &message,
+            generation,
+            &now,
+        );
+        ctx.write_status(session, &status).await?;
+        ctx.event(session, false, reason, message).await;
+    }
+    // Woken early when a slot frees; the backoff only bounds the wait for servers that cannot
+    // push (the seed's supervisor).
+    let backoff = FIRST_BACKOFF
+        .saturating_mul(1 << attempts.min(10))
+        .min(ctx.config.max_backoff);
+    Ok(Action::requeue(backoff))
+}

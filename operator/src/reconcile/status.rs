@@ -1,0 +1,77 @@
+//! Building `.status`: conditions that keep their transition time, and the phase messages.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use openspace_crds::OpenSpaceSessionStatus;
+
+pub const SCHEDULED: &str = "Scheduled";
+pub const READY: &str = "Ready";
+
+/// Sets condition `type_`, keeping `lastTransitionTime` when its status does not change.
+pub fn set_condition(
+    status: &mut OpenSpaceSessionStatus,
+    type_: &str,
+    value: bool,
+    reason: &str,
+    message: impl Into<String>,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    let value = if value { "True" } else { "False" };
+    let transition = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == value)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| now.clone());
+    status.conditions.retain(|c| c.type_ != type_);
+    status.conditions.push(Condition {
+        type_: type_.to_owned(),
+        status: value.to_owned(),
+        reason: reason.to_owned(),
+        message: message.into(),
+        observed_generation: generation,
+        last_transition_time: transition,
+    });
+    status.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::jiff::Timestamp;
+
+    fn at(secs: i64) -> Time {
+        Time(Timestamp::from_second(secs).unwrap())
+    }
+
+    #[test]
+    fn the_transition_time_moves_only_when_the_status_flips() {
+        let mut status = OpenSpaceSessionStatus::default();
+        set_condition(&mut status, READY, false, "Starting", "", Some(1), &at(10));
+        set_condition(
+            &mut status,
+            READY,
+            false,
+            "Starting",
+            "still",
+            Some(2),
+            &at(20),
+        );
+        assert_eq!(status.conditions.len(), 1);
+        assert_eq!(status.conditions[0].last_transition_time, at(10));
+        assert_eq!(status.conditions[0].message, "still");
+        set_condition(&mut status, READY, true, "Running", "", Some(2), &at(30));
+        assert_eq!(status.conditions[0].last_transition_time, at(30));
+        set_condition(
+            &mut status,
+            SCHEDULED,
+            true,
+            "Scheduled",
+            "",
+            Some(2),
+            &at(30),
+        );
+        let types: Vec<_> = status.conditions.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(types, ["Ready", "Scheduled"]);
+    }
+}
