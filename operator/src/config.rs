@@ -28,6 +28,10 @@ pub struct Args {
     #[arg(long, env = "OPENSPACE_AGENT_NAMESPACE", default_value = "default")]
     pub agent_namespace: String,
 
+    /// Reconcile only the sessions of this namespace (default: every namespace).
+    #[arg(long, env = "OPENSPACE_SESSION_NAMESPACE")]
+    pub session_namespace: Option<String>,
+
     /// A rendering server outside the cluster (`ws://HOST:PORT`), e.g. the original supervisor;
     /// repeatable. It is named `external-N` in session status, in the order given.
     #[arg(
@@ -77,6 +81,10 @@ pub struct Args {
     /// Longest wait between retries of a session that found no capacity.
     #[arg(long, env = "OPENSPACE_MAX_BACKOFF", default_value = "30s", value_parser = humantime::parse_duration)]
     pub max_backoff: Duration,
+
+    /// How often instances whose session is gone are looked for (two sightings stop one).
+    #[arg(long, env = "OPENSPACE_ORPHAN_SWEEP", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub orphan_sweep: Duration,
 
     /// Where /metrics, /healthz and /readyz listen.
     #[arg(long, env = "OPENSPACE_METRICS_LISTEN", default_value = "0.0.0.0:8080")]
@@ -134,6 +142,7 @@ pub enum ConfigError {
 pub struct Config {
     pub agent_selector: String,
     pub agent_namespace: String,
+    pub session_namespace: Option<String>,
     pub external_servers: Vec<String>,
     pub status_interval: Duration,
     pub placement: Placement,
@@ -144,6 +153,7 @@ pub struct Config {
     pub server_lost_after: Duration,
     pub stop_give_up: Duration,
     pub max_backoff: Duration,
+    pub orphan_sweep: Duration,
     pub metrics_listen: SocketAddr,
     pub lease: Option<LeaseConfig>,
 }
@@ -169,6 +179,7 @@ impl Args {
             ("call-timeout", self.call_timeout),
             ("schedule-timeout", self.schedule_timeout),
             ("max-backoff", self.max_backoff),
+            ("orphan-sweep", self.orphan_sweep),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::Zero(name));
@@ -197,6 +208,7 @@ impl Args {
         Ok(Config {
             agent_selector: self.agent_selector,
             agent_namespace: self.agent_namespace,
+            session_namespace: self.session_namespace.filter(|n| !n.is_empty()),
             external_servers: self.external_servers,
             status_interval: self.status_interval,
             placement: self.placement,
@@ -207,6 +219,7 @@ impl Args {
             server_lost_after: self.server_lost_after,
             stop_give_up: self.stop_give_up,
             max_backoff: self.max_backoff,
+            orphan_sweep: self.orphan_sweep,
             metrics_listen: self.metrics_listen,
             lease,
         })

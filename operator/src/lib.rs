@@ -46,8 +46,6 @@ pub enum RunError {
     LostLease,
 }
 
-const ORPHAN_SWEEP: Duration = Duration::from_secs(20);
-
 /// Runs until `shutdown` resolves (or leadership is lost, which is an error: the process should
 /// restart and stand by).
 pub async fn run(
@@ -161,13 +159,16 @@ async fn control(client: Client, config: Config, metrics: Metrics, stop: Cancell
         metrics.clone(),
         wakes,
     ));
-    let sessions: Api<OpenSpaceSession> = Api::all(client);
-    let controller = Controller::new(sessions, watcher::Config::default().any_semantic());
+    let sessions: Api<OpenSpaceSession> = match &ctx.config.session_namespace {
+        Some(namespace) => Api::namespaced(client, namespace),
+        None => Api::all(client),
+    };
+    let controller = Controller::new(sessions.clone(), watcher::Config::default().any_semantic());
     let store = controller.store();
     tokio::spawn(orphans::run(
-        store.clone(),
+        sessions,
         ctx.clone(),
-        ORPHAN_SWEEP,
+        ctx.config.orphan_sweep,
         stop.child_token(),
     ));
     tokio::spawn(count_phases(store, metrics, stop.child_token()));

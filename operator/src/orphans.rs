@@ -6,30 +6,37 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::runtime::reflector::Store;
+use kube::api::ListParams;
+use kube::Api;
 use openspace_crds::OpenSpaceSession;
 use openspace_protocol::Request;
 use tokio_util::sync::CancellationToken;
 
 use crate::reconcile::Context;
 
-/// A slot must look orphaned in two sweeps in a row, so a session created a moment ago (START
-/// acknowledged, object not yet in the cache) is never mistaken for gone.
+/// A slot must look orphaned in two sweeps in a row, so a session created a moment ago is never
+/// mistaken for gone. Sessions are LISTed fresh each sweep (not read from the controller's
+/// cache, which may lag): one call per sweep.
 pub async fn run(
-    store: Store<OpenSpaceSession>,
+    sessions: Api<OpenSpaceSession>,
     ctx: Arc<Context>,
     every: Duration,
     stop: CancellationToken,
 ) {
-    let _ = store.wait_until_ready().await;
     let mut suspects: HashSet<(String, u32, String)> = HashSet::new();
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
-        let sessions: HashMap<String, (Option<String>, Option<u32>)> = store
-            .state()
+        let listed = match sessions.list(&ListParams::default()).await {
+            Ok(list) => list.items,
+            Err(e) => {
+                tracing::warn!("orphan sweep: cannot list sessions: {e}");
+                continue;
+            }
+        };
+        let sessions: HashMap<String, (Option<String>, Option<u32>)> = listed
             .iter()
             .filter_map(|s| {
                 let status = s.status.clone().unwrap_or_default();
@@ -44,6 +51,11 @@ pub async fn run(
                 looks_like_uid(owner) && is_orphan(&sessions, server, *id, owner)
             })
             .collect();
+        tracing::debug!(
+            sessions = sessions.len(),
+            suspects = now_suspect.len(),
+            "orphan sweep"
+        );
         for (server_name, id, owner) in now_suspect.intersection(&suspects) {
             let Some(server) = ctx.directory.get(server_name) else {
                 continue;

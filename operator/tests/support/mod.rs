@@ -1,0 +1,470 @@
+//! A real kube-apiserver (from `e2e/control-plane/control-plane.sh run`, which exports
+//! KUBECONFIG), real agent processes on their own loopback addresses registered as Pods the way
+//! a kubelet would, and the real operator binary.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, CustomResourceExt};
+use openspace_crds::{OpenSpaceSession, Phase};
+use openspace_protocol::{Answer, CommandClient, Request};
+use serde_json::json;
+
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// One test's corner of the shared control plane: its own namespace, agents and operators.
+pub struct Cluster {
+    pub client: Client,
+    pub namespace: String,
+    pub sessions: Api<OpenSpaceSession>,
+    pub pods: Api<Pod>,
+}
+
+impl Cluster {
+    pub async fn new(test: &str) -> Cluster {
+        if std::env::var_os("KUBECONFIG").is_none() {
+            panic!(
+                "these tests need a control plane: run them with `make unit` or \
+                 `e2e/control-plane/control-plane.sh run DIR -- cargo test -p openspace-operator`"
+            );
+        }
+        let client = Client::try_default()
+            .await
+            .expect("a client from KUBECONFIG");
+        install_crd(&client).await;
+        let namespace = format!("{test}-{}", std::process::id() % 100_000);
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let ns = serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
+        match namespaces.create(&PostParams::default(), &ns).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => panic!("creating namespace {namespace}: {e}"),
+        }
+        Cluster {
+            sessions: Api::namespaced(client.clone(), &namespace),
+            pods: Api::namespaced(client.clone(), &namespace),
+            client,
+            namespace,
+        }
+    }
+
+    /// Creates the Pod of an agent and marks it Ready with its loopback IP, as a kubelet would.
+    pub async fn register(&self, agent: &Agent) {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": agent.name, "labels": {
+                "app.kubernetes.io/name": "openspace",
+                "app.kubernetes.io/component": "agent",
+                "gpu": agent.gpu,
+            }},
+            "spec": {"containers": [{"name": "agent", "image": "openspace-agent:test", "ports": [
+                {"name": "command", "containerPort": agent.command_port}
+            ]}]}
+        }))
+        .unwrap();
+        self.pods
+            .create(&PostParams::default(), &pod)
+            .await
+            .expect("create agent pod");
+        let status = json!({"status": {
+            "phase": "Running",
+            "podIP": agent.ip,
+            "podIPs": [{"ip": agent.ip}],
+            "conditions": [{"type": "Ready", "status": "True"}]
+        }});
+        self.pods
+            .patch_status(&agent.name, &PatchParams::default(), &Patch::Merge(&status))
+            .await
+            .expect("mark the agent pod ready");
+    }
+
+    pub async fn create(&self, name: &str, spec: serde_json::Value) -> OpenSpaceSession {
+        let session: OpenSpaceSession = serde_json::from_value(json!({
+            "apiVersion": "openspace.io/v1alpha1",
+            "kind": "OpenSpaceSession",
+            "metadata": {"name": name},
+            "spec": spec,
+        }))
+        .unwrap();
+        self.sessions
+            .create(&PostParams::default(), &session)
+            .await
+            .unwrap_or_else(|e| panic!("create session {name}: {e}"))
+    }
+
+    pub async fn get(&self, name: &str) -> Option<OpenSpaceSession> {
+        self.sessions.get_opt(name).await.expect("get session")
+    }
+
+    /// Polls until `check` holds for the session, panicking with its last state after `within`.
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        within: Duration,
+        what: &str,
+        check: impl Fn(&OpenSpaceSession) -> bool,
+    ) -> OpenSpaceSession {
+        let deadline = Instant::now() + within;
+        loop {
+            let session = self.get(name).await;
+            if let Some(session) = &session {
+                if check(session) {
+                    return session.clone();
+                }
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "session {name} not {what} within {within:?}; last seen: {:#?}",
+                    session.map(|s| s.status)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn wait_phase(&self, name: &str, phase: Phase) -> OpenSpaceSession {
+        self.wait_for(name, WAIT, &format!("{phase:?}"), |s| {
+            phase_of(s) == Some(phase)
+        })
+        .await
+    }
+
+    pub async fn delete(&self, name: &str) {
+        self.sessions
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete session");
+    }
+
+    pub async fn wait_gone(&self, name: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while let Some(session) = self.get(name).await {
+            if Instant::now() > deadline {
+                panic!(
+                    "session {name} still exists after {within:?}: {:#?}",
+                    session.metadata
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+pub fn phase_of(session: &OpenSpaceSession) -> Option<Phase> {
+    session.status.as_ref().and_then(|s| s.phase)
+}
+
+async fn install_crd(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = OpenSpaceSession::crd();
+    let name = crd.metadata.name.clone().unwrap();
+    crds.patch(
+        &name,
+        &PatchParams::apply("operator-tests").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("apply the CRD");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let established = crds
+            .get(&name)
+            .await
+            .ok()
+            .and_then(|c| c.status)
+            .is_some_and(|s| {
+                s.conditions
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+        if established {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the CRD was not established");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A loopback address of its own per agent, so every agent can use the seed's fixed ports.
+pub fn next_ip() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let block = std::process::id() % 200 + 20;
+    format!("127.{block}.{}.{}", n / 250, n % 250 + 1)
+}
+
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Output lines of a child process, kept for failure reports and address discovery.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    fn follow(
+        &self,
+        stream: impl std::io::Read + Send + 'static,
+        found: Option<(&'static str, std::sync::mpsc::Sender<String>)>,
+    ) {
+        let sink = self.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                if let Some((key, tx)) = &found {
+                    if let Some(value) = field(&line, key) {
+                        let _ = tx.send(value);
+                    }
+                }
+                sink.0.lock().unwrap().push(line);
+            }
+        });
+    }
+
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().join("\n")
+    }
+}
+
+fn field(line: &str, key: &str) -> Option<String> {
+    let start = line.find(key)? + key.len();
+    let value: String = line[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '"')
+        .collect();
+    (!value.is_empty()).then_some(value)
+}
+
+/// A process killed (and reaped) on drop, its log printed when the test failed.
+pub struct Process {
+    pub name: String,
+    child: Option<Child>,
+    pub log: Log,
+}
+
+impl Process {
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), signal);
+    }
+
+    /// Waits for the process to exit by itself; its exit code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        let child = self.child.as_mut()?;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit; log:\n{}",
+                self.name,
+                self.log.text()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after 10 s; always reaped.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            self.signal_pid(child.id() as i32, nix::sys::signal::Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn signal_pid(&self, pid: i32, signal: nix::sys::signal::Signal) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- {} log ----\n{}\n----", self.name, self.log.text());
+        }
+        self.stop();
+    }
+}
+
+fn spawn(name: &str, mut command: Command, key: Option<&'static str>) -> (Process, Option<String>) {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+    let log = Log::default();
+    let (tx, rx) = std::sync::mpsc::channel();
+    log.follow(child.stdout.take().unwrap(), key.map(|k| (k, tx.clone())));
+    log.follow(child.stderr.take().unwrap(), key.map(|k| (k, tx)));
+    let process = Process {
+        name: name.to_owned(),
+        child: Some(child),
+        log,
+    };
+    let found = key.map(|k| {
+        rx.recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("{name} did not log {k}; log:\n{}", process.log.text()))
+    });
+    (process, found)
+}
+
+/// The real agent binary on a loopback address of its own.
+pub struct Agent {
+    pub name: String,
+    pub ip: String,
+    pub gpu: String,
+    pub command_port: i32,
+    pub process: Process,
+}
+
+impl Agent {
+    /// `extra`: e.g. `["--capacity", "2", "--instance-command", "sleep 600"]`.
+    pub fn start(name: &str, extra: &[&str]) -> Agent {
+        Self::start_with_gpu(name, "any", extra)
+    }
+
+    pub fn start_with_gpu(name: &str, gpu: &str, extra: &[&str]) -> Agent {
+        let ip = next_ip();
+        let binary = std::env::var_os("OPENSPACE_AGENT_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| target_dir().join("openspace-agent"));
+        assert!(
+            binary.exists(),
+            "{} is missing: build it first (cargo build -p openspace-agent)",
+            binary.display()
+        );
+        let mut command = Command::new(binary);
+        command
+            .args(["--command-listen", &format!("{ip}:0")])
+            .args(["--http-listen", &format!("{ip}:4690")])
+            .args(["--signaling-listen", &format!("{ip}:8443")])
+            .args(["--api-host", &ip])
+            .args(["--webrtc-address", &ip])
+            .args(extra)
+            .env("RUST_LOG", "info,webrtc=warn,rtc=warn");
+        let (process, addr) = spawn(name, command, Some("command_addr="));
+        let port = addr
+            .and_then(|a| a.rsplit_once(':').and_then(|(_, p)| p.parse().ok()))
+            .expect("command_addr has a port");
+        Agent {
+            name: name.to_owned(),
+            ip,
+            gpu: gpu.to_owned(),
+            command_port: port,
+            process,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}:{}", self.ip, self.command_port)
+    }
+
+    pub async fn call(&self, request: &Request) -> Answer {
+        let mut client = CommandClient::connect(&self.url(), None, WAIT)
+            .await
+            .expect("connect to the agent");
+        let answer = client.call(request).await.expect("an answer");
+        client.close().await;
+        answer
+    }
+
+    pub async fn running(&self) -> u32 {
+        self.call(&Request::ServerStatus).await.running.unwrap_or(0)
+    }
+}
+
+/// The seed's supervisor (e2e/seed-supervisor), speaking only the original protocol.
+pub struct SeedServer {
+    pub url: String,
+    pub process: Process,
+}
+
+impl SeedServer {
+    pub fn start(extra: &[&str]) -> SeedServer {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../e2e/seed-supervisor/seed_supervisor.py");
+        let python = ["/usr/bin/python3", "python3"]
+            .into_iter()
+            .find(|p| {
+                Command::new(p)
+                    .args(["-c", "import websockets"])
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            })
+            .expect("python3 with websockets (apt install python3-websockets)");
+        let mut command = Command::new(python);
+        command
+            .arg(script)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra);
+        let (process, addr) = spawn("seed-supervisor", command, Some("listening="));
+        SeedServer {
+            url: format!("ws://{}", addr.expect("listening=HOST:PORT")),
+            process,
+        }
+    }
+
+    pub async fn call(&self, request: &Request) -> Answer {
+        openspace_protocol::call_once(&self.url, None, request, WAIT)
+            .await
+            .expect("the seed server answers")
+    }
+}
+
+/// The real operator binary, watching only this test's namespace.
+pub fn operator(cluster: &Cluster, name: &str, extra: &[&str], env: &[(&str, &str)]) -> Process {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_openspace-operator"));
+    command
+        .args(["--agent-namespace", &cluster.namespace])
+        .args(["--session-namespace", &cluster.namespace])
+        .args(["--lease-namespace", &cluster.namespace])
+        .args(["--identity", name])
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .args(["--lease-duration", "3s"])
+        .args(["--status-interval", "1s"])
+        .args(["--server-lost-after", "2s"])
+        .args(["--stop-give-up", "5s"])
+        .args(["--max-backoff", "5s"])
+        .args(["--orphan-sweep", "1s"])
+        .args(extra)
+        .env("RUST_LOG", "info,openspace_operator=debug,kube=warn");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    spawn(name, command, None).0
+}
