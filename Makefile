@@ -21,8 +21,12 @@ lint:
 crds:
 	$(CARGO) run --quiet -p openspace-crds --bin crdgen > crds/openspacesession.yaml
 
+## Unit and integration tests; the operator's run against a real etcd + kube-apiserver that
+## e2e/control-plane starts for the duration (and always tears down).
 unit:
-	$(CARGO) test --workspace --locked --tests
+	$(CARGO) build --locked -p openspace-agent --bins
+	e2e/control-plane/control-plane.sh run "$${TMPDIR:-/tmp}/openspace-unit-$$$$" -- \
+	  $(CARGO) test --workspace --locked --tests
 
 ## Headless Chromium against the real agent (needs the debug binaries).
 browser:
@@ -33,6 +37,9 @@ browser:
 bench: deps
 	$(CARGO) bench -p openspace-agent --bench command_api
 	$(CARGO) bench -p openspace-agent --bench media
+	$(CARGO) build --release --locked -p openspace-agent --bins
+	e2e/control-plane/control-plane.sh run "$${TMPDIR:-/tmp}/openspace-bench-$$$$" -- \
+	  $(CARGO) bench -p openspace-operator --bench scale
 
 ## Installs missing system packages (Debian) and Rust components; fast when all are there.
 deps:

@@ -10,6 +10,8 @@ command -v pkg-config >/dev/null || packages+=(pkg-config)
 command -v nasm >/dev/null || packages+=(nasm)           # openh264's SIMD assembly (3x faster)
 command -v node >/dev/null || packages+=(nodejs npm)     # the browser tests' runner
 [ -x /usr/bin/chromium ] || packages+=(chromium)         # headless browser for WebRTC tests
+pkg-config --exists vpx 2>/dev/null || packages+=(libvpx-dev)   # the VP8 encoder
+/usr/bin/python3 -c 'import websockets' 2>/dev/null || packages+=(python3-websockets)  # seed supervisor
 
 if ((${#packages[@]})); then
   echo "setup: installing ${packages[*]}"
@@ -34,3 +36,7 @@ fi
 if [ ! -d e2e/browser/node_modules/playwright-core ]; then
   (cd e2e/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+# etcd + kube-apiserver v1.20.2 (built once from Debian's source, cached under ~/.cache), kubectl
+# and helm: the operator's tests and `make demo` run a real control plane.
+e2e/control-plane/build-tools.sh --quiet >/dev/null
