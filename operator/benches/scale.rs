@@ -54,7 +54,9 @@ fn spawn_observer(cluster: &Cluster, book: Book) {
                 let name = o.metadata.name.clone().unwrap_or_default();
                 let phase = o.status.as_ref().and_then(|s| s.phase);
                 let times = book.entry(name).or_default();
-                if matches!(phase, Some(Phase::Starting | Phase::Running)) && times.starting.is_none() {
+                if matches!(phase, Some(Phase::Starting | Phase::Running))
+                    && times.starting.is_none()
+                {
                     times.starting = Some(now);
                 }
                 if phase == Some(Phase::Running) && times.running.is_none() {
@@ -74,7 +76,10 @@ async fn create_all(cluster: &Cluster, book: &Book, names: &[String]) {
             let times = book.entry(name.clone()).or_default();
             times.created = Some(now);
             // The watch may have seen a phase before the create call returned.
-            for t in [&mut times.starting, &mut times.running].into_iter().flatten() {
+            for t in [&mut times.starting, &mut times.running]
+                .into_iter()
+                .flatten()
+            {
                 if *t < now {
                     *t = now;
                 }
@@ -88,12 +93,19 @@ async fn wait_running(book: &Book, names: &[String], within: Duration) {
     loop {
         let done = {
             let book = book.lock().unwrap();
-            names.iter().filter(|n| book.get(*n).is_some_and(|t| t.running.is_some())).count()
+            names
+                .iter()
+                .filter(|n| book.get(*n).is_some_and(|t| t.running.is_some()))
+                .count()
         };
         if done == names.len() {
             return;
         }
-        assert!(Instant::now() < deadline, "only {done}/{} Running after {within:?}", names.len());
+        assert!(
+            Instant::now() < deadline,
+            "only {done}/{} Running after {within:?}",
+            names.len()
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -131,7 +143,10 @@ async fn main() {
     // One at a time.
     {
         let cluster = Cluster::new("bench-single").await;
-        let agent = Agent::start("agent-0", &["--capacity", "2", "--instance-command", "sleep 600"]);
+        let agent = Agent::start(
+            "agent-0",
+            &["--capacity", "2", "--instance-command", "sleep 600"],
+        );
         cluster.register(&agent).await;
         let _op = operator(&cluster, "op", &[], &[("RUST_LOG", "warn")]);
         let book = Book::default();
@@ -146,7 +161,10 @@ async fn main() {
             names.push(name);
         }
         let (mut starting, mut running) = latencies(&book, &names);
-        row("1 session: created -> Starting (START acked)", &mut starting);
+        row(
+            "1 session: created -> Starting (START acked)",
+            &mut starting,
+        );
         row("1 session: created -> Running", &mut running);
     }
 
@@ -171,9 +189,15 @@ async fn main() {
     wait_running(&book, &first, Duration::from_secs(300)).await;
     let wall = wall.elapsed();
     let (mut starting, mut running) = latencies(&book, &first);
-    row("500 at once on 50 agents: created -> Starting", &mut starting);
+    row(
+        "500 at once on 50 agents: created -> Starting",
+        &mut starting,
+    );
     row("500 at once on 50 agents: created -> Running", &mut running);
-    println!("| 500 at once: first create -> all Running (wall)      | {:>8.1} |          |", wall.as_secs_f64() * 1e3);
+    println!(
+        "| 500 at once: first create -> all Running (wall)      | {:>8.1} |          |",
+        wall.as_secs_f64() * 1e3
+    );
     let second: Vec<String> = (0..500).map(|i| format!("more-{i:03}")).collect();
     create_all(&cluster, &book, &second).await;
     wait_running(&book, &second, Duration::from_secs(300)).await;
@@ -183,5 +207,8 @@ async fn main() {
         total += agent.running().await;
     }
     assert_eq!(total, 1000, "one instance per session");
-    println!("| operator RSS with 1000 sessions Running (MiB)        | {:>8.1} |          |", rss_mib(op.pid()));
+    println!(
+        "| operator RSS with 1000 sessions Running (MiB)        | {:>8.1} |          |",
+        rss_mib(op.pid())
+    );
 }

@@ -138,8 +138,7 @@ async fn control(client: Client, config: Config, metrics: Metrics, stop: Cancell
     tokio::spawn(agents::watcher::run(
         directory.clone(),
         fleet.clone(),
-        config.command_token.clone(),
-        config.call_timeout,
+        links.clone(),
         wakes.clone(),
         stop.child_token(),
     ));

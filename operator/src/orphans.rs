@@ -1,5 +1,5 @@
 //! Instances whose session is gone (deleted while the operator was down, or a START whose
-//! session vanished) are stopped. Only slots owned by something that looks like a Kubernetes
+//! session vanished) or over (Ended, Failed) are stopped. Only slots owned by something that looks like a Kubernetes
 //! UID are touched: instances started by hand (`openspace-cmd`) have no such owner.
 
 use std::collections::{HashMap, HashSet};
@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use kube::api::ListParams;
 use kube::Api;
-use openspace_crds::OpenSpaceSession;
-use openspace_protocol::Request;
+use openspace_crds::{OpenSpaceSession, Phase};
 use tokio_util::sync::CancellationToken;
 
-use crate::reconcile::Context;
+use crate::reconcile::{stop_if_ours, Context};
 
 /// A slot must look orphaned in two sweeps in a row, so a session created a moment ago is never
 /// mistaken for gone. Sessions are LISTed fresh each sweep (not read from the controller's
@@ -36,11 +35,13 @@ pub async fn run(
                 continue;
             }
         };
-        let sessions: HashMap<String, (Option<String>, Option<u32>)> = listed
+        let sessions: HashMap<String, Owner> = listed
             .iter()
             .filter_map(|s| {
                 let status = s.status.clone().unwrap_or_default();
-                Some((s.metadata.uid.clone()?, (status.server, status.instance_id)))
+                let done = matches!(status.phase, Some(Phase::Ended | Phase::Failed));
+                let slot = status.server.zip(status.instance_id);
+                Some((s.metadata.uid.clone()?, Owner { slot, done }))
             })
             .collect();
         let now_suspect: HashSet<(String, u32, String)> = ctx
@@ -60,11 +61,12 @@ pub async fn run(
             let Some(server) = ctx.directory.get(server_name) else {
                 continue;
             };
-            match ctx.links.call(&server, &Request::Stop { id: *id }).await {
-                Ok(answer) => {
+            // Stopped only if the slot still runs that owner's instance.
+            match stop_if_ours(&ctx, &server, *id, owner).await {
+                Ok(()) => {
                     ctx.metrics.orphans_stopped.inc();
                     tracing::warn!(server = %server_name, id, session = %owner,
-                        "stopped an instance whose session is gone: {}", answer.error);
+                        "stopped an instance whose session is gone or over");
                 }
                 Err(e) => tracing::warn!("stopping orphan: {e}"),
             }
@@ -73,16 +75,21 @@ pub async fn run(
     }
 }
 
-/// No session has this UID, or the session with it runs elsewhere (a duplicate).
-fn is_orphan(
-    sessions: &HashMap<String, (Option<String>, Option<u32>)>,
-    server: &str,
-    id: u32,
-    owner: &str,
-) -> bool {
+/// What the sweep needs of a session.
+struct Owner {
+    slot: Option<(String, u32)>,
+    /// Ended or Failed: it should run nowhere.
+    done: bool,
+}
+
+/// No session has this UID, its session is over, or it runs elsewhere (a duplicate).
+fn is_orphan(sessions: &HashMap<String, Owner>, server: &str, id: u32, owner: &str) -> bool {
     match sessions.get(owner) {
         None => true,
-        Some((Some(s), Some(i))) => (s.as_str(), *i) != (server, id),
+        Some(o) if o.done => true,
+        Some(Owner {
+            slot: Some((s, i)), ..
+        }) => (s.as_str(), *i) != (server, id),
         Some(_) => false,
     }
 }
@@ -107,13 +114,22 @@ mod tests {
         assert!(!looks_like_uid("0b6f3c1e-6a2b-4a55-9f1e-0123456789az"));
         let mut sessions = HashMap::new();
         assert!(is_orphan(&sessions, "a", 0, uid));
-        sessions.insert(uid.to_string(), (None, None));
+        let owner = |slot: Option<(&str, u32)>, done| Owner {
+            slot: slot.map(|(s, i)| (s.to_string(), i)),
+            done,
+        };
+        sessions.insert(uid.to_string(), owner(None, false));
         assert!(
             !is_orphan(&sessions, "a", 0, uid),
             "pending: may be adopted"
         );
-        sessions.insert(uid.to_string(), (Some("a".into()), Some(0)));
+        sessions.insert(uid.to_string(), owner(Some(("a", 0)), false));
         assert!(!is_orphan(&sessions, "a", 0, uid));
         assert!(is_orphan(&sessions, "b", 1, uid), "a duplicate elsewhere");
+        sessions.insert(uid.to_string(), owner(Some(("a", 0)), true));
+        assert!(
+            is_orphan(&sessions, "a", 0, uid),
+            "failed or ended: runs nowhere"
+        );
     }
 }

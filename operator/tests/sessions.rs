@@ -111,7 +111,7 @@ async fn without_capacity_a_session_waits_and_starts_as_soon_as_a_slot_frees() {
         &["--capacity", "1", "--instance-command", "sleep 600"],
     );
     cluster.register(&agent).await;
-    let _operator = operator(&cluster, "op", &[], &[]);
+    let _operator = operator(&cluster, "op", &["--max-backoff", "60s"], &[]);
 
     cluster.create("first", json!({})).await;
     cluster.wait_phase("first", Phase::Running).await;
@@ -123,8 +123,9 @@ async fn without_capacity_a_session_waits_and_starts_as_soon_as_a_slot_frees() {
         .await;
     assert_eq!(phase_of(&waiting), Some(Phase::Pending));
 
-    // Long enough for a few backoff rounds, so the wake-up below is not just the retry timer.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // Retries back off 1, 2, 4, 8, 16 s...: after 16 s the next one is about 15 s away, so a
+    // start within 4 s of the delete can only be the wake-up of the freed slot.
+    tokio::time::sleep(Duration::from_secs(16)).await;
     cluster.delete("first").await;
     let freed = Instant::now();
     cluster.wait_phase("second", Phase::Running).await;
@@ -166,6 +167,14 @@ async fn twenty_sessions_at_once_over_three_agents_never_over_commit() {
         total += running;
     }
     assert_eq!(total, 20, "exactly one instance per session");
+    for agent in &agents {
+        let log = agent.process.log.text();
+        assert!(
+            !log.contains("no available slots"),
+            "reservations kept every START within capacity; {}:\n{log}",
+            agent.name
+        );
+    }
 }
 
 #[tokio::test]
@@ -229,6 +238,18 @@ async fn an_operator_killed_between_start_and_status_write_loses_nothing() {
     assert_eq!(slot.session, created.metadata.uid, "the slot was adopted");
     assert_eq!(session.status.unwrap().instance_id, Some(0));
     assert_eq!(agent.running().await, 1, "never started twice");
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let list = events.list(&Default::default()).await.unwrap();
+        let notes: Vec<String> = list.items.iter().filter_map(|e| e.note.clone()).collect();
+        if notes.iter().any(|n| n.contains("adopted")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no 'adopted' event: {notes:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
@@ -406,6 +427,12 @@ async fn a_standby_operator_takes_over_when_the_leader_dies() {
         holder(leases.get("openspace-operator").await.unwrap()),
         "op-1"
     );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(second.log.text().contains("waiting for the lease"));
+    assert!(
+        !second.log.text().contains("leading"),
+        "the standby stays passive"
+    );
 
     first.signal(Signal::SIGKILL);
     first.kill();
@@ -415,6 +442,7 @@ async fn a_standby_operator_takes_over_when_the_leader_dies() {
         holder(leases.get("openspace-operator").await.unwrap()),
         "op-2"
     );
+    assert!(second.log.text().contains("leading"));
     cluster.delete("before").await;
     cluster.wait_gone("before", WAIT).await;
     assert_eq!(agent.running().await, 1);

@@ -11,6 +11,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::links::Links;
 use super::slots::Fleet;
 use crate::servers::{Directory, Server};
 
@@ -32,11 +33,12 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 pub async fn run(
     directory: Arc<Directory>,
     fleet: Arc<Fleet>,
-    token: Option<String>,
-    timeout: Duration,
+    links: Arc<Links>,
     wake: UnboundedSender<Wake>,
     stop: CancellationToken,
 ) {
+    let token = links.token().map(str::to_owned);
+    let timeout = links.timeout();
     let mut changes = directory.subscribe();
     let mut running: HashMap<String, (String, CancellationToken)> = HashMap::new();
     loop {
@@ -49,7 +51,9 @@ pub async fn run(
             let keep = servers.iter().any(|s| &s.name == name && &s.url == url);
             if !keep {
                 task.cancel();
-                fleet.mark_unreachable(name, Instant::now());
+                links.forget(url);
+                fleet.remove(name);
+                // Sessions on it now find it missing from the directory (and wait, then fail).
                 let _ = wake.send(Wake::Server(name.clone()));
             }
             keep

@@ -4,12 +4,10 @@
 
 use kube::runtime::controller::Action;
 use openspace_crds::{OpenSpaceSession, Phase};
-use openspace_protocol::{Request, SlotStatus};
 
 use super::status::{set_condition, READY};
-use super::{now, since, Context, Error};
+use super::{now, since, stop_if_ours, Context, Error};
 use crate::agents::Wake;
-use crate::servers::Server;
 
 pub async fn run(session: &OpenSpaceSession, ctx: &Context) -> Result<Action, Error> {
     let uid = session.metadata.uid.clone().unwrap_or_default();
@@ -21,9 +19,16 @@ pub async fn run(session: &OpenSpaceSession, ctx: &Context) -> Result<Action, Er
         status.phase,
         Some(Phase::Starting | Phase::Running | Phase::Stopping)
     );
-    if let (true, Some(server), Some(id)) = (live, &status.server, status.instance_id) {
-        if !targets.contains(&(server.clone(), id)) {
-            targets.push((server.clone(), id));
+    let named = status
+        .server
+        .clone()
+        .zip(status.instance_id)
+        .filter(|_| live);
+    // START acknowledged but the cached object does not show it yet.
+    let placed = ctx.placed(&uid).map(|p| (p.server, p.id));
+    for target in [named, placed].into_iter().flatten() {
+        if !targets.contains(&target) {
+            targets.push(target);
         }
     }
     let deleting_for = session
@@ -35,7 +40,9 @@ pub async fn run(session: &OpenSpaceSession, ctx: &Context) -> Result<Action, Er
     let mut pending = Vec::new();
     for (name, id) in &targets {
         let outcome = match ctx.directory.get(name) {
-            Some(server) => stop(ctx, &server, *id, &uid).await,
+            Some(server) => stop_if_ours(ctx, &server, *id, &uid)
+                .await
+                .map_err(|e| e.to_string()),
             None => Err(format!("rendering server {name} is gone")),
         };
         if let Err(why) = outcome {
@@ -74,26 +81,4 @@ pub async fn run(session: &OpenSpaceSession, ctx: &Context) -> Result<Action, Er
     // Servers that cannot push (the seed's) will not say a slot freed: wake the waiting now.
     ctx.wake(Wake::Capacity);
     Ok(Action::await_change())
-}
-
-/// STOP, unless the slot belongs to another session now. "not running" counts as stopped.
-async fn stop(ctx: &Context, server: &Server, id: u32, uid: &str) -> Result<(), String> {
-    if !server.external {
-        let answer = ctx
-            .links
-            .call(server, &Request::Status { id })
-            .await
-            .map_err(|e| e.to_string())?;
-        let ours = answer.session.as_deref() == Some(uid);
-        if !ours || answer.status == Some(SlotStatus::Idle) {
-            return Ok(());
-        }
-    }
-    let answer = ctx
-        .links
-        .call(server, &Request::Stop { id })
-        .await
-        .map_err(|e| e.to_string())?;
-    tracing::info!(session = uid, server = %server.name, id, "STOP answered {}", answer.error);
-    Ok(())
 }

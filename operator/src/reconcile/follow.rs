@@ -9,7 +9,7 @@ use super::status::{set_condition, READY};
 use super::steps::{self, Facts, Next, Observed};
 use super::url::UrlValues;
 use super::{fail, now, since, Context, Error, Tracked};
-use crate::agents::SlotState;
+use crate::agents::{SlotState, Wake};
 use crate::servers::Server;
 
 pub async fn run(
@@ -24,7 +24,7 @@ pub async fn run(
         return fail(session, status, ctx, "Lost", message).await;
     };
     let server = ctx.directory.get(&server_name);
-    let observed = match &server {
+    let mut observed = match &server {
         None => Observed::Unreachable {
             since: ctx.fleet.mark_unreachable(&server_name, Instant::now()),
         },
@@ -45,7 +45,15 @@ pub async fn run(
         poll_interval: ctx.config.status_interval,
         now: Instant::now(),
     };
-    let next = steps::next(&facts, &observed);
+    let mut next = steps::next(&facts, &observed);
+    if let (Next::Fail(_), Some(server)) = (&next, &server) {
+        // The WATCH cache may lag an answer just received on the call connection (START's, for
+        // one): never fail a session on cached news alone.
+        if ctx.fleet.is_live(&server.name) {
+            observed = ask_status(ctx, server, id).await;
+            next = steps::next(&facts, &observed);
+        }
+    }
     let Some(server) = server else {
         return match next {
             Next::Wait(after) => Ok(Action::requeue(after)),
@@ -97,6 +105,7 @@ pub async fn run(
             );
             ctx.write_status(session, &status).await?;
             ctx.event(session, false, "Ended", message).await;
+            ctx.wake(Wake::Capacity);
             Ok(Action::await_change())
         }
         Next::Fail(message) => {
@@ -111,6 +120,10 @@ async fn observe(ctx: &Context, server: &Server, id: u32) -> Observed {
     if let Some(slot) = ctx.fleet.slot(&server.name, id) {
         return Observed::Slot(slot);
     }
+    ask_status(ctx, server, id).await
+}
+
+async fn ask_status(ctx: &Context, server: &Server, id: u32) -> Observed {
     match ctx.links.call(server, &Request::Status { id }).await {
         Ok(answer) => {
             ctx.fleet.mark_reachable(&server.name);

@@ -139,6 +139,10 @@ impl Context {
         }
     }
 
+    fn placed(&self, uid: &str) -> Option<Placed> {
+        self.tracked().get(uid).and_then(|t| t.placed.clone())
+    }
+
     fn untrack(&self, uid: &str) {
         self.tracked().remove(uid);
     }
@@ -181,13 +185,15 @@ impl Context {
             action: reason.to_owned(),
             secondary: None,
         };
-        if let Err(e) = self
-            .recorder
-            .publish(&event, &session.object_ref(&()))
-            .await
-        {
-            tracing::warn!("cannot publish event {reason}: {e}");
-        }
+        // Events are for people; never let them slow a session down.
+        let recorder = self.recorder.clone();
+        let reference = session.object_ref(&());
+        let reason = reason.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = recorder.publish(&event, &reference).await {
+                tracing::warn!("cannot publish event {reason}: {e}");
+            }
+        });
     }
 
     /// Writes the whole status (server-side apply: fields left out are removed).
@@ -308,10 +314,42 @@ async fn fail(
         generation,
         &now,
     );
+    let slot = status.server.clone().zip(status.instance_id);
     ctx.write_status(session, &status).await?;
     ctx.event(session, true, reason, message).await;
     if let Some(uid) = session.uid() {
         ctx.update(&uid, |t| t.waiting = false);
+        // The instance may outlive the failure (e.g. its server comes back): free the slot if it
+        // is still ours. Seed servers cannot say whose a slot is, so they are left alone.
+        if let Some((name, id)) = slot {
+            if let Some(server) = ctx.directory.get(&name).filter(|s| !s.external) {
+                if let Err(e) = stop_if_ours(ctx, &server, id, &uid).await {
+                    tracing::debug!("stopping the failed session's instance: {e}");
+                }
+            }
+        }
     }
+    ctx.wake(Wake::Capacity);
     Ok(Action::await_change())
+}
+
+/// STOP, unless the slot belongs to another session now (agents say whose a slot is; for seed
+/// servers the status is trusted). "not running" counts as stopped.
+pub(crate) async fn stop_if_ours(
+    ctx: &Context,
+    server: &crate::servers::Server,
+    id: u32,
+    uid: &str,
+) -> Result<(), CallError> {
+    use openspace_protocol::{Request, SlotStatus};
+    if !server.external {
+        let answer = ctx.links.call(server, &Request::Status { id }).await?;
+        let ours = answer.session.as_deref() == Some(uid);
+        if !ours || answer.status == Some(SlotStatus::Idle) {
+            return Ok(());
+        }
+    }
+    let answer = ctx.links.call(server, &Request::Stop { id }).await?;
+    tracing::info!(session = uid, server = %server.name, id, "STOP answered {}", answer.error);
+    Ok(())
 }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use kube::core::Selector;
 use kube::runtime::controller::Action;
 use openspace_crds::{OpenSpaceSession, OpenSpaceSessionStatus, Phase};
@@ -48,7 +50,16 @@ pub async fn run(
         if let Some(server) = ctx.directory.get(&placed.server) {
             return starting(session, status, ctx, &server, placed, "started").await;
         }
+        // Its server left the directory: wait for it a while rather than start a second
+        // instance elsewhere (if it comes back later, the orphan sweep stops the first).
+        let since = ctx.fleet.mark_unreachable(&placed.server, Instant::now());
+        if since.elapsed() < ctx.config.server_lost_after {
+            return Ok(Action::requeue(Duration::from_secs(1)));
+        }
+        ctx.update(uid, |t| t.placed = None);
     }
+    // Waiting from now on, so a slot freed during this round wakes the session.
+    ctx.update(uid, |t| t.waiting = true);
     for _ in 0..ATTEMPTS {
         match ctx.scheduler.ask(uid, selector.clone()).await {
             Decision::Adopt { server, id } => {
@@ -114,11 +125,17 @@ async fn start(
         profile: Some(session.spec.profile.clone()),
     });
     match ctx.links.call(server, &request).await {
-        Ok(answer) if answer.is_ok() && answer.id >= 0 => Ok(Some(Placed {
-            server: server.name.clone(),
-            id: u32::try_from(answer.id).unwrap_or(0),
-            token: answer.token,
-        })),
+        Ok(answer) if answer.is_ok() => match u32::try_from(answer.id) {
+            Ok(id) => Ok(Some(Placed {
+                server: server.name.clone(),
+                id,
+                token: answer.token,
+            })),
+            Err(_) => Err(Some(format!(
+                "{} answered START with the invalid id {}",
+                server.name, answer.id
+            ))),
+        },
         Ok(answer) if answer.error == errors::NO_AVAILABLE_SLOTS => Ok(None),
         Ok(answer) => Err(Some(format!(
             "{} refused START: {}{}",
@@ -201,8 +218,13 @@ async fn pending(
         t.attempts = t.attempts.saturating_add(1);
         attempts = t.attempts;
     });
-    let unchanged =
-        status.phase == Some(Phase::Pending) && status.message.as_deref() == Some(message.as_str());
+    // Rewritten only when the reason changes: counts in the message may flap between rounds, and
+    // every write would wake the session again, bypassing the backoff.
+    let unchanged = status.phase == Some(Phase::Pending)
+        && status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == SCHEDULED && c.status == "False" && c.reason == reason);
     if !unchanged {
         let now = now();
         let generation = session.metadata.generation;

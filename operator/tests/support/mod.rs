@@ -449,18 +449,27 @@ impl SeedServer {
 /// The real operator binary, watching only this test's namespace.
 pub fn operator(cluster: &Cluster, name: &str, extra: &[&str], env: &[(&str, &str)]) -> Process {
     let mut command = Command::new(env!("CARGO_BIN_EXE_openspace-operator"));
+    let namespace = cluster.namespace.as_str();
+    // Short timings for tests; a flag in `extra` replaces its default here.
+    let defaults = [
+        ("--agent-namespace", namespace),
+        ("--session-namespace", namespace),
+        ("--lease-namespace", namespace),
+        ("--identity", name),
+        ("--metrics-listen", "127.0.0.1:0"),
+        ("--lease-duration", "3s"),
+        ("--status-interval", "1s"),
+        ("--server-lost-after", "2s"),
+        ("--stop-give-up", "5s"),
+        ("--max-backoff", "5s"),
+        ("--orphan-sweep", "1s"),
+    ];
+    for (flag, value) in defaults {
+        if !extra.contains(&flag) {
+            command.args([flag, value]);
+        }
+    }
     command
-        .args(["--agent-namespace", &cluster.namespace])
-        .args(["--session-namespace", &cluster.namespace])
-        .args(["--lease-namespace", &cluster.namespace])
-        .args(["--identity", name])
-        .args(["--metrics-listen", "127.0.0.1:0"])
-        .args(["--lease-duration", "3s"])
-        .args(["--status-interval", "1s"])
-        .args(["--server-lost-after", "2s"])
-        .args(["--stop-give-up", "5s"])
-        .args(["--max-backoff", "5s"])
-        .args(["--orphan-sweep", "1s"])
         .args(extra)
         .env("RUST_LOG", "info,openspace_operator=debug,kube=warn");
     for (k, v) in env {
