@@ -126,6 +126,40 @@ fn row(label: &str, values: &mut [f64]) {
     println!("| {label:<52} | {p50:>8.1} | {p99:>8.1} |");
 }
 
+/// CPU seconds (user + system) used so far by every process whose name starts with `prefix`.
+fn cpu_seconds(prefix: &str) -> f64 {
+    let ticks = 100.0; // USER_HZ on Linux
+    let mut total = 0.0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if !stat[open + 1..close].starts_with(prefix) {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        total += (field(11) + field(12)) / ticks;
+    }
+    total
+}
+
+const PROCESSES: [&str; 5] = [
+    "kube-apiserver",
+    "etcd",
+    "openspace-oper",
+    "openspace-agen",
+    "scale-",
+];
+
 fn rss_mib(pid: i32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
@@ -184,10 +218,16 @@ async fn main() {
     let book = Book::default();
     spawn_observer(&cluster, book.clone());
     let first: Vec<String> = (0..500).map(|i| format!("burst-{i:03}")).collect();
+    let cpu_before: Vec<f64> = PROCESSES.iter().map(|p| cpu_seconds(p)).collect();
     let wall = Instant::now();
     create_all(&cluster, &book, &first).await;
     wait_running(&book, &first, Duration::from_secs(300)).await;
     let wall = wall.elapsed();
+    let cpu: Vec<String> = PROCESSES
+        .iter()
+        .zip(&cpu_before)
+        .map(|(p, before)| format!("{p} {:.1}", cpu_seconds(p) - before))
+        .collect();
     let (mut starting, mut running) = latencies(&book, &first);
     row(
         "500 at once on 50 agents: created -> Starting",
@@ -198,6 +238,7 @@ async fn main() {
         "| 500 at once: first create -> all Running (wall)      | {:>8.1} |          |",
         wall.as_secs_f64() * 1e3
     );
+    println!("\nCPU seconds during the 500 burst: {}\n", cpu.join(", "));
     let second: Vec<String> = (0..500).map(|i| format!("more-{i:03}")).collect();
     create_all(&cluster, &book, &second).await;
     wait_running(&book, &second, Duration::from_secs(300)).await;

@@ -200,7 +200,11 @@ async fn starting(
             }
         });
     }
-    ctx.event(session, false, "Scheduled", message).await;
+    // The usual path gets one Event (Running); taking over an earlier START is worth its own.
+    // Fewer Events keep the apiserver free for status writes when hundreds start at once.
+    if how != "started" {
+        ctx.event(session, false, "Scheduled", message).await;
+    }
     Ok(Action::requeue(ctx.config.status_interval))
 }
 
