@@ -470,3 +470,79 @@ async fn invalid_specs_are_refused_by_the_apiserver() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn deleting_a_session_on_an_unreachable_server_gives_up_after_a_bound() {
+    let cluster = Cluster::new("giveup").await;
+    let mut agent = Agent::start(
+        "agent-a",
+        &["--capacity", "1", "--instance-command", "sleep 600"],
+    );
+    cluster.register(&agent).await;
+    let _operator = operator(&cluster, "op", &["--server-lost-after", "60s"], &[]);
+    cluster.create("stranded", json!({})).await;
+    cluster.wait_phase("stranded", Phase::Running).await;
+    agent.process.kill();
+    let deleted = Instant::now();
+    cluster.delete("stranded").await;
+    let stopping = cluster.wait_phase("stranded", Phase::Stopping).await;
+    assert!(stopping.metadata.deletion_timestamp.is_some());
+    cluster.wait_gone("stranded", WAIT).await;
+    let took = deleted.elapsed();
+    assert!(
+        took >= Duration::from_secs(4),
+        "held for --stop-give-up (5 s): {took:?}"
+    );
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let deadline = Instant::now() + WAIT;
+    while !events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .any(|e| e.reason.as_deref() == Some("StopGaveUp"))
+    {
+        assert!(Instant::now() < deadline, "no StopGaveUp event");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_operator_exports_its_metrics() {
+    let cluster = Cluster::new("metrics").await;
+    let agent = Agent::start(
+        "agent-a",
+        &["--capacity", "1", "--instance-command", "sleep 600"],
+    );
+    cluster.register(&agent).await;
+    let operator = operator(&cluster, "op", &[], &[]);
+    cluster.create("counted", json!({})).await;
+    cluster.wait_phase("counted", Phase::Running).await;
+    let addr = operator
+        .log
+        .text()
+        .lines()
+        .find_map(|l| l.split("metrics_addr=").nth(1).map(|a| a.trim().to_owned()))
+        .expect("the operator logs metrics_addr=");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let body = support::http_get(&addr, "/metrics");
+        let ready = body.contains("openspace_operator_ready_latency_seconds_count 1");
+        let running = body.contains("openspace_operator_sessions{phase=\"Running\"} 1");
+        let leader = body.contains("openspace_operator_leader 1");
+        if ready
+            && running
+            && leader
+            && body.contains("openspace_operator_scheduling_latency_seconds_count 1")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics never showed the session:\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

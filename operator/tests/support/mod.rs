@@ -477,3 +477,16 @@ pub fn operator(cluster: &Cluster, name: &str, extra: &[&str], env: &[(&str, &st
     }
     spawn(name, command, None).0
 }
+
+/// A plain HTTP/1.0 GET; the body.
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}
