@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# The local demo: one rendering server (agent) on this machine with the built-in renderer, one
-# instance started through the seed's command protocol, and the URL to watch and steer it.
-# Ctrl-C stops everything. Set INSTANCE_COMMAND to run a program instead of the built-in renderer.
+# The local demo, the whole session flow on one machine: a Kubernetes control plane (etcd +
+# kube-apiserver, e2e/control-plane), the OpenSpaceSession CRD, one rendering server (agent, the
+# built-in renderer) registered as a Ready Pod the way a kubelet would, the operator, and
+# examples/session.yaml applied. It waits for Running and prints the URL from the session's
+# status. Ctrl-C stops everything (operator, agent and its instances, control plane).
+# Set INSTANCE_COMMAND to run a program instead of the built-in renderer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 COMMAND_ADDR=${COMMAND_ADDR:-127.0.0.1:4699}
 HTTP_ADDR=${HTTP_ADDR:-0.0.0.0:4690}
 SIGNALING_ADDR=${SIGNALING_ADDR:-0.0.0.0:8443}
+METRICS_ADDR=${METRICS_ADDR:-127.0.0.1:8080}
+DIR=${DEMO_DIR:-${TMPDIR:-/tmp}/openspace-demo}
 
-echo "Building the agent (release; the first build takes a few minutes)..."
-cargo build --quiet --release -p openspace-agent --bins
+echo "demo: building the agent and the operator (release; the first build takes a few minutes)..."
+cargo build --quiet --release -p openspace-agent -p openspace-operator --bins
 bin="${CARGO_TARGET_DIR:-target}/release"
 
 if "$bin/openspace-cmd" --url "ws://$COMMAND_ADDR" --timeout 1 server-status >/dev/null 2>&1; then
@@ -18,39 +23,80 @@ if "$bin/openspace-cmd" --url "ws://$COMMAND_ADDR" --timeout 1 server-status >/d
   exit 1
 fi
 
-args=(--command-listen "$COMMAND_ADDR" --http-listen "$HTTP_ADDR" --signaling-listen "$SIGNALING_ADDR")
-[ -n "${INSTANCE_COMMAND:-}" ] && args+=(--instance-command "$INSTANCE_COMMAND")
-RUST_LOG=${RUST_LOG:-info,webrtc=warn,rtc=warn} "$bin/openspace-agent" "${args[@]}" &
-agent=$!
+echo "demo: the control plane's tools (the first run builds kube-apiserver: about 4-8 minutes)..."
+e2e/control-plane/build-tools.sh --quiet >/dev/null
+mkdir -p "$DIR"
+pids=()
 cleanup() {
-  kill -TERM "$agent" 2>/dev/null || true
-  wait "$agent" 2>/dev/null || true
+  trap - EXIT INT TERM
+  echo; echo "demo: stopping..."
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  e2e/control-plane/control-plane.sh stop "$DIR" >/dev/null 2>&1 || true
+  echo "demo: stopped (logs in $DIR)"
 }
 trap cleanup EXIT INT TERM
+e2e/control-plane/control-plane.sh start "$DIR" >/dev/null
+set -a; . "$DIR/env"; set +a
+PATH="${OPENSPACE_CACHE:-$HOME/.cache/openspace-k8s}/bin:$PATH"
 
-cmd() { "$bin/openspace-cmd" --url "ws://$COMMAND_ADDR" "$@"; }
+kubectl apply -f crds/openspacesession.yaml >/dev/null
+kubectl wait --for=condition=Established crd/openspacesessions.openspace.io --timeout=60s >/dev/null
+
+args=(--command-listen "$COMMAND_ADDR" --http-listen "$HTTP_ADDR" --signaling-listen "$SIGNALING_ADDR")
+[ -n "${INSTANCE_COMMAND:-}" ] && args+=(--instance-command "$INSTANCE_COMMAND")
+RUST_LOG=${RUST_LOG:-info,webrtc=warn,rtc=warn} "$bin/openspace-agent" "${args[@]}" \
+  >"$DIR/agent.log" 2>&1 &
+pids+=($!)
 for _ in $(seq 100); do
-  if ! kill -0 "$agent" 2>/dev/null; then
-    echo "demo: the agent did not start (see its log above; is another agent using these ports?)" >&2
-    exit 1
-  fi
-  cmd server-status >/dev/null 2>&1 && break
+  "$bin/openspace-cmd" --url "ws://$COMMAND_ADDR" --timeout 1 server-status >/dev/null 2>&1 && break
+  kill -0 "${pids[0]}" 2>/dev/null || { cat "$DIR/agent.log"; echo "demo: the agent did not start" >&2; exit 1; }
   sleep 0.1
 done
 
-echo "== SERVER_STATUS";          cmd server-status
-echo "== START (session demo)";   cmd start --session demo --width 1280 --height 720
-echo "== STATUS 0";               cmd status 0
-port=${HTTP_ADDR##*:}
+# No kubelet here: the agent runs as a local process and its Pod is marked Ready by hand.
+command_ip=${COMMAND_ADDR%:*}
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Pod
+metadata:
+  name: openspace-agent-local
+  namespace: default
+  labels: {app.kubernetes.io/name: openspace, app.kubernetes.io/component: agent}
+spec:
+  containers:
+  - name: agent
+    image: openspace-agent:local
+    ports: [{name: command, containerPort: ${COMMAND_ADDR##*:}}]
+YAML
+kubectl patch pod openspace-agent-local --subresource=status --type=merge -p \
+  "{\"status\":{\"phase\":\"Running\",\"podIP\":\"$command_ip\",\"podIPs\":[{\"ip\":\"$command_ip\"}],\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}" >/dev/null
+
+"$bin/openspace-operator" --agent-namespace default --metrics-listen "$METRICS_ADDR" \
+  --url-template "http://127.0.0.1:${HTTP_ADDR##*:}/frontend/#/streaming?id={id}&token={token}&stats=1" \
+  >"$DIR/operator.log" 2>&1 &
+pids+=($!)
+
+kubectl apply -f examples/session.yaml
+if ! kubectl wait --for=jsonpath='{.status.phase}'=Running openspacesession/demo --timeout=120s >/dev/null; then
+  kubectl get openspacesession demo -o yaml
+  echo "demo: the session did not reach Running; logs: $DIR/operator.log, $DIR/agent.log" >&2
+  exit 1
+fi
+kubectl get openspacesessions
+url=$(kubectl get openspacesession demo -o jsonpath='{.status.url}')
 cat <<MSG
 
-The agent is up. Open this URL in a browser on this machine (drag to orbit, Shift+drag to pan,
+The session runs. Open this URL in a browser on this machine (drag to orbit, Shift+drag to pan,
 wheel to zoom, WASD/arrows to turn, R to reset):
 
-    http://127.0.0.1:$port/frontend/#/streaming?id=0&stats=1
+    $url
 
-  command API   ws://$COMMAND_ADDR   (try: $bin/openspace-cmd resolution 0 640 360)
-  metrics       http://127.0.0.1:$port/metrics
-Watching every slot change (Ctrl-C stops the agent and its instances):
+Try, in another shell (export KUBECONFIG=$KUBECONFIG; kubectl is in ${OPENSPACE_CACHE:-$HOME/.cache/openspace-k8s}/bin):
+  kubectl patch oss demo --type=merge -p '{"spec":{"resolution":{"width":640,"height":360}}}'
+  kubectl delete oss demo        # the operator stops the instance
+  kubectl apply -f examples/session.yaml
+Logs: $DIR/operator.log, $DIR/agent.log, $DIR/kube-apiserver.log
+Watching the sessions (Ctrl-C stops everything):
 MSG
-cmd watch
+kubectl get openspacesessions --watch

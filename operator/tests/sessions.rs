@@ -12,6 +12,10 @@ use openspace_protocol::{Request, SlotStatus};
 use serde_json::json;
 use support::{operator, phase_of, Agent, Cluster, SeedServer, WAIT};
 
+/// This test SIGKILLs its agent, which cannot stop its instances then (in a pod, the container's
+/// end would): instances that end with their agent keep the machine clean.
+const ORPHAN_PROOF: &str = "sh -c 'while kill -0 $PPID 2>/dev/null; do sleep 0.2; done'";
+
 fn condition(session: &openspace_crds::OpenSpaceSession, type_: &str) -> Option<(String, String)> {
     session
         .status
@@ -257,7 +261,7 @@ async fn a_killed_agent_fails_its_session_and_an_orphan_is_stopped() {
     let cluster = Cluster::new("lost").await;
     let mut agent = Agent::start(
         "agent-a",
-        &["--capacity", "2", "--instance-command", "sleep 600"],
+        &["--capacity", "2", "--instance-command", ORPHAN_PROOF],
     );
     cluster.register(&agent).await;
     let _operator = operator(&cluster, "op", &[], &[]);
@@ -476,7 +480,7 @@ async fn deleting_a_session_on_an_unreachable_server_gives_up_after_a_bound() {
     let cluster = Cluster::new("giveup").await;
     let mut agent = Agent::start(
         "agent-a",
-        &["--capacity", "1", "--instance-command", "sleep 600"],
+        &["--capacity", "1", "--instance-command", ORPHAN_PROOF],
     );
     cluster.register(&agent).await;
     let _operator = operator(&cluster, "op", &["--server-lost-after", "60s"], &[]);
