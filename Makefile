@@ -2,24 +2,27 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test lint unit browser bench deps crds
+.PHONY: demo test lint unit browser e2e bench deps crds
 
 ## Run the main job locally (see README: what the demo starts and the URL to open).
 demo: deps
 	scripts/demo.sh
 
-## Everything CI runs: formatting, clippy, unit and integration tests, browser tests.
-test: deps lint unit browser
+## Everything CI runs: formatting, clippy, the chart, unit and integration tests, browser tests,
+## the end-to-end session flow.
+test: deps lint unit browser e2e
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	@$(CARGO) run --quiet --locked -p openspace-crds --bin crdgen | diff -u crds/openspacesession.yaml - \
 	  || { echo "crds/openspacesession.yaml is stale: run 'make crds' and commit it"; exit 1; }
+	scripts/chart-check.sh
 
 ## Regenerates the CRD YAML from the Rust types (crds/src/lib.rs).
 crds:
 	$(CARGO) run --quiet -p openspace-crds --bin crdgen > crds/openspacesession.yaml
+	cp crds/openspacesession.yaml charts/openspace/crds/openspacesession.yaml
 
 ## Unit and integration tests; the operator's run against a real etcd + kube-apiserver that
 ## e2e/control-plane starts for the duration (and always tears down).
@@ -32,6 +35,12 @@ unit:
 browser:
 	$(CARGO) build --locked -p openspace-agent --bins
 	cd e2e/browser && npm test
+
+## The whole flow: helm-installed CRDs and RBAC, the operator as the chart's ServiceAccount, two
+## agents, kubectl apply -> URL -> Chromium -> drag -> kubectl patch -> kubectl delete.
+e2e:
+	$(CARGO) build --locked -p openspace-agent -p openspace-operator --bins
+	e2e/flow/run.sh
 
 ## Benchmarks (numbers go to BENCHMARKS.md by hand, with the command).
 bench: deps

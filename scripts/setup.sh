@@ -12,6 +12,7 @@ command -v node >/dev/null || packages+=(nodejs npm)     # the browser tests' ru
 [ -x /usr/bin/chromium ] || packages+=(chromium)         # headless browser for WebRTC tests
 pkg-config --exists vpx 2>/dev/null || packages+=(libvpx-dev)   # the VP8 encoder
 /usr/bin/python3 -c 'import websockets' 2>/dev/null || packages+=(python3-websockets)  # seed supervisor
+/usr/bin/python3 -c 'import yaml' 2>/dev/null || packages+=(python3-yaml)  # scripts/chart-check.sh
 
 if ((${#packages[@]})); then
   echo "setup: installing ${packages[*]}"

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Checks charts/openspace without a cluster: `helm lint --strict`, `helm template` with the
+# defaults and with every option, the schema refusing bad values, and the properties the security
+# model relies on (the command port never in a Service or Ingress, non-root pods, the token from a
+# Secret). The chart's install into a real apiserver is tested by e2e/flow.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+e2e/control-plane/build-tools.sh --quiet >/dev/null
+helm="$HOME/.cache/openspace-k8s/bin/helm"
+chart=charts/openspace
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+fail() { echo "chart-check: $*" >&2; exit 1; }
+# render NAME [helm template flags...]: renders into $out/NAME.yaml (release "rel", ns "openspace").
+render() {
+  local name=$1; shift
+  "$helm" template rel "$chart" -n openspace "$@" >"$out/$name.yaml" || fail "helm template ($name) failed"
+}
+has() { grep -qE -- "$2" "$out/$1.yaml" || fail "$1: expected /$2/"; }
+lacks() { ! grep -qE -- "$2" "$out/$1.yaml" || fail "$1: unexpected /$2/"; }
+# refuse WHAT [flags...]: the chart must refuse these values.
+refuse() {
+  local what=$1; shift
+  if "$helm" template rel "$chart" "$@" >/dev/null 2>"$out/err"; then fail "accepted $what"; fi
+}
+
+cmp -s crds/openspacesession.yaml "$chart/crds/openspacesession.yaml" \
+  || fail "$chart/crds/openspacesession.yaml differs from crds/: run 'make crds'"
+
+"$helm" lint --strict "$chart" >/dev/null || "$helm" lint --strict "$chart"
+"$helm" lint --strict "$chart" --set ingress.enabled=true --set ingress.host=viewer.example.org >/dev/null \
+  || fail "lint with the Ingress"
+
+# ---- defaults
+render defaults
+for kind in Deployment DaemonSet ClusterRole ClusterRoleBinding Role RoleBinding ServiceAccount \
+  Secret Service NetworkPolicy PodDisruptionBudget; do
+  has defaults "^kind: $kind$"
+done
+lacks defaults '^kind: Ingress$'
+has defaults 'nvidia.com/gpu: "1"'
+has defaults 'nvidia.com/gpu.present: "true"'
+has defaults 'automountServiceAccountToken: false'
+has defaults 'runAsNonRoot: true'
+has defaults 'readOnlyRootFilesystem: true'
+has defaults 'name: OPENSPACE_COMMAND_TOKEN_FILE'
+has defaults 'name: OPENSPACE_TOKEN_FILE'
+has defaults 'value: "app.kubernetes.io/name=openspace,app.kubernetes.io/component=agent,app.kubernetes.io/instance=rel"'
+has defaults 'value: "http://\{host\}:4690/frontend/#/streaming\?id=\{id\}&token=\{token\}"'
+lacks defaults 'hostNetwork: true'
+lacks defaults 'runtimeClassName'
+# The agent Service carries http and signaling only: the command port is pod-to-pod.
+/usr/bin/python3 - "$out/defaults.yaml" <<'PY' || fail "agent Service or NetworkPolicy"
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+svc = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "rel-openspace-agent")
+assert sorted(p["name"] for p in svc["spec"]["ports"]) == ["http", "signaling"], svc["spec"]["ports"]
+pol = next(d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "rel-openspace-agent")
+command = [r for r in pol["spec"]["ingress"] if any(p.get("port") == 4699 for p in r.get("ports", []))]
+assert len(command) == 1 and command[0]["from"] == [{"podSelector": {"matchLabels": {
+    "app.kubernetes.io/name": "openspace", "app.kubernetes.io/instance": "rel",
+    "app.kubernetes.io/component": "operator"}}}], command
+role = next(d for d in docs if d["kind"] == "ClusterRole")
+verbs = {v for r in role["rules"] for v in r["verbs"]}
+assert "delete" not in verbs and "*" not in verbs, verbs
+PY
+
+# ---- every option
+render options \
+  --set agent.hostNetwork=true --set agent.runtimeClassName=nvidia --set agent.publicIpFromHost=true \
+  --set agent.publicHost=gpu.example.org --set 'agent.iceServers={stun:stun.example.org:3478}' \
+  --set agent.gpu.count=2 --set agent.capacity=5 --set operator.replicaCount=3 \
+  --set ingress.enabled=true --set ingress.host=viewer.example.org --set ingress.className=nginx \
+  --set ingress.tls.secretName=viewer-tls --set commandToken.existingSecret=mine \
+  --set commandToken.existingSecretKey=k --set operator.placement=packed
+has options 'hostNetwork: true'
+has options 'dnsPolicy: ClusterFirstWithHostNet'
+has options 'runtimeClassName: nvidia'
+has options 'fieldPath: status.hostIP'
+has options 'openspace.io/public-host: "gpu.example.org"'
+has options 'value: "stun:stun.example.org:3478"'
+has options 'nvidia.com/gpu: "2"'
+has options 'replicas: 3'
+has options '^kind: Ingress$'
+has options 'secretName: viewer-tls'
+has options 'value: "https://viewer.example.org/frontend/#/streaming\?id=\{id\}&token=\{token\}"'
+has options 'secretName: mine'
+has options 'key: k'
+lacks options '^kind: Secret$'
+for path in /frontend /api /signaling; do has options "path: $path$"; done
+
+render small --set operator.replicaCount=1 --set networkPolicy.enabled=false --set rbac.create=false
+lacks small '^kind: PodDisruptionBudget$'
+lacks small '^kind: NetworkPolicy$'
+lacks small '^kind: ClusterRole$'
+
+# ---- values the schema or the templates refuse
+refuse "a string capacity" --set-string agent.capacity=three
+refuse "capacity 0" --set agent.capacity=0
+refuse "an unknown key" --set agent.capacityy=3
+refuse "an unknown placement" --set operator.placement=random
+refuse "an Ingress without a host" --set ingress.enabled=true
+refuse "a bad duration" --set operator.leaderElection.leaseDuration=soon
+
+echo "chart-check: ok"
