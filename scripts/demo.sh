@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The local demo, the whole session flow on one machine: a Kubernetes control plane (etcd +
-# kube-apiserver, e2e/control-plane), the OpenSpaceSession CRD, one rendering server (agent, the
-# built-in renderer) registered as a Ready Pod the way a kubelet would, the operator, and
-# examples/session.yaml applied. It waits for Running and prints the URL from the session's
-# status. Ctrl-C stops everything (operator, agent and its instances, control plane).
+# kube-apiserver, e2e/control-plane), the Helm chart installed into it (CRD, ServiceAccounts,
+# RBAC, command-token Secret; its Deployment and DaemonSet never run, there is no kubelet), one
+# rendering server (agent, the built-in renderer) as a local process registered as a Ready Pod the
+# way a kubelet would, the operator as a local process under the chart's ServiceAccount identity
+# (so its RBAC is enforced), and examples/session.yaml applied. It waits for Running and prints
+# the URL from the session's status. Ctrl-C stops everything (operator, agent and its instances,
+# control plane).
 # Set INSTANCE_COMMAND to run a program instead of the built-in renderer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,13 +16,15 @@ HTTP_ADDR=${HTTP_ADDR:-0.0.0.0:4690}
 SIGNALING_ADDR=${SIGNALING_ADDR:-0.0.0.0:8443}
 METRICS_ADDR=${METRICS_ADDR:-127.0.0.1:8080}
 DIR=${DEMO_DIR:-${TMPDIR:-/tmp}/openspace-demo}
+RELEASE=openspace
+NS=openspace
 
 echo "demo: building the agent and the operator (release; the first build takes a few minutes)..."
 cargo build --quiet --release -p openspace-agent -p openspace-operator --bins
 bin="${CARGO_TARGET_DIR:-target}/release"
 
-if "$bin/openspace-cmd" --url "ws://$COMMAND_ADDR" --timeout 1 server-status >/dev/null 2>&1; then
-  echo "demo: an agent already listens on $COMMAND_ADDR; stop it first (or set COMMAND_ADDR, HTTP_ADDR, SIGNALING_ADDR)" >&2
+if (exec 3<>"/dev/tcp/${COMMAND_ADDR%:*}/${COMMAND_ADDR##*:}") 2>/dev/null; then
+  echo "demo: something already listens on $COMMAND_ADDR; stop it first (or set COMMAND_ADDR, HTTP_ADDR, SIGNALING_ADDR)" >&2
   exit 1
 fi
 
@@ -36,43 +41,61 @@ cleanup() {
   echo "demo: stopped (logs in $DIR)"
 }
 trap cleanup EXIT INT TERM
-e2e/control-plane/control-plane.sh start "$DIR" >/dev/null
+# The operator's identity: the user a pod of the chart's ServiceAccount authenticates as.
+operator_user=system:serviceaccount:$NS:$RELEASE-operator
+EXTRA_TOKENS="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'),$operator_user,operator,system:serviceaccounts,system:serviceaccounts:$NS,system:authenticated" \
+  e2e/control-plane/control-plane.sh start "$DIR" >/dev/null
 set -a; . "$DIR/env"; set +a
 PATH="${OPENSPACE_CACHE:-$HOME/.cache/openspace-k8s}/bin:$PATH"
 
-kubectl apply -f crds/openspacesession.yaml >/dev/null
+echo "demo: helm install $RELEASE charts/openspace (CRD, RBAC, ServiceAccounts, command token)..."
+helm install "$RELEASE" charts/openspace -n "$NS" --create-namespace >"$DIR/helm.log" 2>&1 \
+  || { cat "$DIR/helm.log"; exit 1; }
 kubectl wait --for=condition=Established crd/openspacesessions.openspace.io --timeout=60s >/dev/null
+kubectl config view --raw --minify --flatten --context "$operator_user" >"$DIR/operator.kubeconfig"
+(umask 077 && kubectl -n "$NS" get secret "$RELEASE-command-token" -o jsonpath='{.data.token}' \
+  | base64 -d >"$DIR/command-token")
 
-args=(--command-listen "$COMMAND_ADDR" --http-listen "$HTTP_ADDR" --signaling-listen "$SIGNALING_ADDR")
+args=(--command-listen "$COMMAND_ADDR" --http-listen "$HTTP_ADDR" --signaling-listen "$SIGNALING_ADDR"
+  --token-file "$DIR/command-token")
 [ -n "${INSTANCE_COMMAND:-}" ] && args+=(--instance-command "$INSTANCE_COMMAND")
 RUST_LOG=${RUST_LOG:-info,webrtc=warn,rtc=warn} "$bin/openspace-agent" "${args[@]}" \
   >"$DIR/agent.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
-  "$bin/openspace-cmd" --url "ws://$COMMAND_ADDR" --timeout 1 server-status >/dev/null 2>&1 && break
+  "$bin/openspace-cmd" --url "ws://$COMMAND_ADDR" --token-file "$DIR/command-token" --timeout 1 \
+    server-status >/dev/null 2>&1 && break
   kill -0 "${pids[0]}" 2>/dev/null || { cat "$DIR/agent.log"; echo "demo: the agent did not start" >&2; exit 1; }
   sleep 0.1
 done
 
-# No kubelet here: the agent runs as a local process and its Pod is marked Ready by hand.
+# No kubelet here: the agent runs as a local process and its Pod (with the labels the chart's
+# DaemonSet gives its pods) is marked Ready by hand.
 command_ip=${COMMAND_ADDR%:*}
 kubectl apply -f - >/dev/null <<YAML
 apiVersion: v1
 kind: Pod
 metadata:
-  name: openspace-agent-local
-  namespace: default
-  labels: {app.kubernetes.io/name: openspace, app.kubernetes.io/component: agent}
+  name: $RELEASE-agent-local
+  namespace: $NS
+  labels:
+    app.kubernetes.io/name: openspace
+    app.kubernetes.io/component: agent
+    app.kubernetes.io/instance: $RELEASE
 spec:
   containers:
   - name: agent
     image: openspace-agent:local
     ports: [{name: command, containerPort: ${COMMAND_ADDR##*:}}]
 YAML
-kubectl patch pod openspace-agent-local --subresource=status --type=merge -p \
+kubectl -n "$NS" patch pod "$RELEASE-agent-local" --subresource=status --type=merge -p \
   "{\"status\":{\"phase\":\"Running\",\"podIP\":\"$command_ip\",\"podIPs\":[{\"ip\":\"$command_ip\"}],\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}" >/dev/null
 
-"$bin/openspace-operator" --agent-namespace default --metrics-listen "$METRICS_ADDR" \
+# The flags the chart's Deployment sets through OPENSPACE_* variables, plus a local URL.
+KUBECONFIG="$DIR/operator.kubeconfig" "$bin/openspace-operator" --agent-namespace "$NS" \
+  --agent-selector "app.kubernetes.io/name=openspace,app.kubernetes.io/component=agent,app.kubernetes.io/instance=$RELEASE" \
+  --lease-name "$RELEASE-operator" --lease-namespace "$NS" --command-token-file "$DIR/command-token" \
+  --metrics-listen "$METRICS_ADDR" \
   --url-template "http://127.0.0.1:${HTTP_ADDR##*:}/frontend/#/streaming?id={id}&token={token}&stats=1" \
   >"$DIR/operator.log" 2>&1 &
 pids+=($!)
