@@ -13,6 +13,10 @@ command -v node >/dev/null || packages+=(nodejs npm)     # the browser tests' ru
 pkg-config --exists vpx 2>/dev/null || packages+=(libvpx-dev)   # the VP8 encoder
 /usr/bin/python3 -c 'import websockets' 2>/dev/null || packages+=(python3-websockets)  # seed supervisor
 /usr/bin/python3 -c 'import yaml' 2>/dev/null || packages+=(python3-yaml)  # scripts/chart-check.sh
+command -v Xvfb >/dev/null || packages+=(xvfb)            # x11 instances' virtual displays
+command -v xterm >/dev/null || packages+=(xterm)          # x11 tests' programs
+command -v glxgears >/dev/null || packages+=(mesa-utils)  # x11 tests: OpenGL through Mesa
+command -v xdpyinfo >/dev/null || packages+=(x11-utils)   # x11 tests read the display's size
 
 if ((${#packages[@]})); then
   echo "setup: installing ${packages[*]}"

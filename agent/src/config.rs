@@ -8,7 +8,9 @@ use crate::auth::{BearerToken, TokenError};
 use crate::command::protocol::{HEIGHT_RANGE, WIDTH_RANGE};
 use crate::command::server::CommandServerConfig;
 use crate::instances::process::{CommandTemplate, TemplateError};
-use crate::instances::{InstanceConfig, InstanceKind, ReadyCheck, Resolution};
+use crate::instances::{
+    InstanceConfig, InstanceKind, ReadyCheck, Resolution, X11DisplayChoice, X11Settings,
+};
 use crate::media::encoder::{Codec, EncoderSettings};
 use crate::media::pipeline::PipelineSettings;
 use crate::stream::WebRtcConfig;
@@ -35,8 +37,9 @@ pub struct Args {
     #[arg(long, env = "OPENSPACE_CAPACITY", default_value_t = 3)]
     pub capacity: u32,
 
-    /// What an instance is: the built-in renderer (default without --instance-command) or a
-    /// program (default with it).
+    /// What an instance is: the built-in renderer (default without --instance-command), a
+    /// program (default with it), or a program on a display of its own that the agent streams
+    /// (`x11`).
     #[arg(long, env = "OPENSPACE_INSTANCE_KIND", value_enum)]
     pub instance_kind: Option<KindFlag>,
 
@@ -101,9 +104,28 @@ pub struct Args {
     #[arg(long, env = "OPENSPACE_API_BASE_PORT", default_value_t = 4682)]
     pub api_base_port: u16,
 
-    /// When an instance counts as RUNNING: once spawned, or once its API port accepts.
-    #[arg(long, env = "OPENSPACE_READY", value_enum, default_value = "process")]
-    pub ready: ReadyCheck,
+    /// When an instance counts as RUNNING: once spawned, once its API port accepts, or (x11)
+    /// once it maps a window. Default: `window` for x11 instances, else `process`.
+    #[arg(long, env = "OPENSPACE_READY", value_enum)]
+    pub ready: Option<ReadyCheck>,
+
+    /// x11: instance N gets the virtual display :BASE+N (Xvfb).
+    #[arg(long, env = "OPENSPACE_X11_DISPLAY_BASE", default_value_t = 100)]
+    pub x11_display_base: u32,
+
+    /// x11: use this display instead of starting Xvfb (e.g. `:0` from an Xorg on the GPU;
+    /// `{id}` is replaced by the instance id, e.g. `:{id}`).
+    #[arg(long, env = "OPENSPACE_X11_DISPLAY")]
+    pub x11_display: Option<String>,
+
+    /// x11: the virtual screen's largest size; RESOLUTION sets any mode up to it (RandR).
+    #[arg(long, env = "OPENSPACE_X11_MAX_RESOLUTION", default_value = "3840x2160", value_parser = parse_resolution)]
+    pub x11_max_resolution: Resolution,
+
+    /// x11: make top-level windows fill the screen when they map and when it is resized, as a
+    /// kiosk window manager would.
+    #[arg(long, env = "OPENSPACE_X11_KIOSK", default_value_t = true, action = clap::ArgAction::Set)]
+    pub x11_kiosk: bool,
 
     /// Time between SIGTERM and SIGKILL when stopping an instance.
     #[arg(long, env = "OPENSPACE_STOP_GRACE", default_value = "5s")]
@@ -142,6 +164,7 @@ pub struct Args {
 pub enum KindFlag {
     Builtin,
     Command,
+    X11,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -180,10 +203,14 @@ pub enum ConfigError {
     Capacity(u32),
     #[error("--api-base-port {base} + --capacity {capacity} runs past port 65535")]
     ApiPorts { base: u16, capacity: u32 },
-    #[error("--instance-kind command needs --instance-command")]
-    NoInstanceCommand,
-    #[error("--instance-command is only used with --instance-kind command")]
+    #[error("--instance-kind {0} needs --instance-command")]
+    NoInstanceCommand(&'static str),
+    #[error("--instance-command is only used with --instance-kind command or x11")]
     UnusedInstanceCommand,
+    #[error("--ready window is only for --instance-kind x11")]
+    WindowReadyWithoutX11,
+    #[error("--x11-display-base {base} + --capacity {capacity} runs past display 65535")]
+    Displays { base: u32, capacity: u32 },
     #[error("--fps must be 1..=60, got {0}")]
     Fps(u32),
     #[error("--bitrate-kbps must be 100..=100000, got {0}")]
@@ -215,10 +242,37 @@ impl Args {
             (None | Some(KindFlag::Command), Some(command)) => {
                 InstanceKind::Command(CommandTemplate::parse(command)?)
             }
-            (Some(KindFlag::Command), None) => return Err(ConfigError::NoInstanceCommand),
+            (Some(KindFlag::X11), Some(command)) => InstanceKind::X11(X11Settings {
+                command: CommandTemplate::parse(command)?,
+                display: match self.x11_display {
+                    Some(name) => X11DisplayChoice::Existing(name),
+                    None => X11DisplayChoice::Virtual {
+                        base: self.x11_display_base,
+                    },
+                },
+                max_resolution: self.x11_max_resolution,
+                kiosk: self.x11_kiosk,
+            }),
+            (Some(KindFlag::Command), None) => {
+                return Err(ConfigError::NoInstanceCommand("command"))
+            }
+            (Some(KindFlag::X11), None) => return Err(ConfigError::NoInstanceCommand("x11")),
             (Some(KindFlag::Builtin), Some(_)) => return Err(ConfigError::UnusedInstanceCommand),
             (None | Some(KindFlag::Builtin), None) => InstanceKind::Builtin,
         };
+        let is_x11 = matches!(kind, InstanceKind::X11(_));
+        let ready = match self.ready {
+            Some(ReadyCheck::Window) if !is_x11 => return Err(ConfigError::WindowReadyWithoutX11),
+            Some(ready) => ready,
+            None if is_x11 => ReadyCheck::Window,
+            None => ReadyCheck::Process,
+        };
+        if is_x11 && self.x11_display_base + self.capacity - 1 > 65535 {
+            return Err(ConfigError::Displays {
+                base: self.x11_display_base,
+                capacity: self.capacity,
+            });
+        }
         if !(1..=60).contains(&self.fps) {
             return Err(ConfigError::Fps(self.fps));
         }
@@ -270,7 +324,7 @@ impl Args {
                     },
                 },
                 api_base_port: self.api_base_port,
-                ready: self.ready,
+                ready,
                 stop_grace: *self.stop_grace,
                 start_timeout: *self.start_timeout,
                 default_resolution: self.default_resolution,
@@ -344,7 +398,38 @@ mod tests {
     fn invalid_settings_are_refused_with_the_flag_named() {
         assert!(matches!(
             args(&["--instance-kind", "command"]),
-            Err(ConfigError::NoInstanceCommand)
+            Err(ConfigError::NoInstanceCommand("command"))
+        ));
+        assert!(matches!(
+            args(&["--instance-kind", "x11"]),
+            Err(ConfigError::NoInstanceCommand("x11"))
+        ));
+        assert!(matches!(
+            args(&["--ready", "window", "--instance-command", "xterm"]),
+            Err(ConfigError::WindowReadyWithoutX11)
+        ));
+        assert!(matches!(
+            args(&[
+                "--instance-kind",
+                "x11",
+                "--instance-command",
+                "xterm",
+                "--x11-display-base",
+                "65535",
+                "--capacity",
+                "2"
+            ]),
+            Err(ConfigError::Displays { .. })
+        ));
+        let x11 = args(&["--instance-kind", "x11", "--instance-command", "xterm"]).expect("valid");
+        assert_eq!(x11.instances.ready, ReadyCheck::Window);
+        assert!(matches!(
+            x11.instances.kind,
+            InstanceKind::X11(X11Settings {
+                display: X11DisplayChoice::Virtual { base: 100 },
+                kiosk: true,
+                ..
+            })
         ));
         assert!(matches!(
             args(&[]).map(|c| c.instances.kind),

@@ -13,3 +13,4 @@ pub mod metrics;
 pub mod signaling;
 pub mod stream;
 pub mod web;
+pub mod x11;

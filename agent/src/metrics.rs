@@ -32,6 +32,8 @@ pub mod failure {
     pub const SPAWN_ERROR: &str = "spawn_error";
     /// The built-in renderer died (a panic on its thread).
     pub const RENDERER: &str = "renderer";
+    /// An x11 instance's display went away or could not be captured.
+    pub const DISPLAY: &str = "display";
 }
 
 impl Metrics {

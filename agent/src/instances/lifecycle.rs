@@ -1,5 +1,6 @@
 //! How each kind of instance is run, from start to gone, as seen by its slot's task:
-//! built-in (an in-process renderer pipeline) or command (a child process).
+//! built-in (an in-process renderer pipeline) or command (a child process); x11 instances are
+//! in `x11_lifecycle.rs`.
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ pub(super) async fn drive(
     match &supervisor.config().kind {
         InstanceKind::Builtin => drive_builtin(supervisor, key, spec, stop).await,
         InstanceKind::Command(_) => drive_process(supervisor, key, spec, stop).await,
+        InstanceKind::X11(_) => super::x11_lifecycle::drive(supervisor, key, spec, stop).await,
     }
 }
 
@@ -185,7 +187,7 @@ async fn drive_process(
     }
 }
 
-async fn end(process: &mut InstanceProcess, grace: std::time::Duration) -> Ending {
+pub(super) async fn end(process: &mut InstanceProcess, grace: std::time::Duration) -> Ending {
     match process.terminate(grace).await {
         Ok(status) => {
             tracing::debug!(pid = process.pid(), status = %describe_exit(&status), "instance reaped")
@@ -195,7 +197,7 @@ async fn end(process: &mut InstanceProcess, grace: std::time::Duration) -> Endin
     Ending::Stopped
 }
 
-fn failed_exit(status: std::io::Result<std::process::ExitStatus>, when: &str) -> Ending {
+pub(super) fn failed_exit(status: std::io::Result<std::process::ExitStatus>, when: &str) -> Ending {
     match status {
         Ok(status) => Ending::Failed {
             kind: if status.code().is_some() {

@@ -12,6 +12,8 @@ pub enum ReadyCheck {
     Process,
     /// RUNNING once 127.0.0.1:{api_port} accepts a connection.
     Tcp,
+    /// RUNNING once the program maps its first window (x11 instances only).
+    Window,
 }
 
 /// How often the API port is tried. A refused connect on loopback costs microseconds, so a short
@@ -23,7 +25,8 @@ impl ReadyCheck {
     /// the start timeout and by the process exiting.
     pub async fn wait(self, api_port: u16) {
         match self {
-            Self::Process => {}
+            // Window readiness is watched on the display (x11/windows.rs), not here.
+            Self::Process | Self::Window => {}
             Self::Tcp => {
                 let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, api_port));
                 while !port_accepts(addr).await {

@@ -30,6 +30,27 @@ pub enum InstanceKind {
     Builtin,
     /// Any program from `--instance-command`.
     Command(CommandTemplate),
+    /// A program from `--instance-command` on a display of its own, streamed by the agent.
+    X11(X11Settings),
+}
+
+/// How X11 instances get their display.
+#[derive(Debug, Clone)]
+pub struct X11Settings {
+    pub command: CommandTemplate,
+    pub display: X11DisplayChoice,
+    /// The virtual screen's size limit (RandR maximum).
+    pub max_resolution: Resolution,
+    /// Top-level windows fill the screen.
+    pub kiosk: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum X11DisplayChoice {
+    /// Xvfb at `:base+id`, started and stopped with the instance.
+    Virtual { base: u32 },
+    /// A display that exists already; `{id}` is replaced by the instance id.
+    Existing(String),
 }
 
 /// How instances are run; fixed at start-up.
@@ -202,10 +223,13 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Whether the agent streams its instances itself (built-in renderer), rather than the
-    /// instance program streaming on its own.
+    /// Whether the agent streams its instances itself (built-in renderer, X11 capture), rather
+    /// than the instance program streaming on its own.
     pub fn streams_itself(&self) -> bool {
-        matches!(self.config.kind, InstanceKind::Builtin)
+        matches!(
+            self.config.kind,
+            InstanceKind::Builtin | InstanceKind::X11(_)
+        )
     }
 
     /// The picture of instance `id`, when the agent streams it and it is live.

@@ -1,0 +1,165 @@
+//! The display an X11 instance runs on: a virtual one the agent starts per slot (Xvfb at
+//! `:BASE+id`, at the largest size so that RandR can set any mode up to it, with its own cookie),
+//! or one the pod already provides (e.g. Xorg on the NVIDIA driver).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use x11rb::rust_connection::RustConnection;
+
+use super::auth::{socket_path, Cookie};
+use super::X11Error;
+use crate::instances::process::{describe_exit, InstanceProcess};
+
+/// How often the new server's socket is tried while it starts.
+const POLL: Duration = Duration::from_millis(10);
+
+#[derive(Debug, Clone)]
+pub enum Connector {
+    Virtual { number: u32, cookie: Cookie },
+    Existing { name: String },
+}
+
+impl Connector {
+    /// A new connection and its screen number (blocking: call off the async runtime).
+    pub fn connect(&self) -> Result<(RustConnection, usize), X11Error> {
+        match self {
+            Self::Virtual { number, cookie } => Ok((cookie.connect(*number)?, 0)),
+            Self::Existing { name } => Ok(x11rb::connect(Some(name))?),
+        }
+    }
+}
+
+pub enum Display {
+    Virtual {
+        number: u32,
+        cookie: Cookie,
+        auth_file: PathBuf,
+        server: Box<InstanceProcess>,
+    },
+    Existing {
+        name: String,
+    },
+}
+
+impl Display {
+    /// Starts Xvfb for display `:number` (screen `max_width` x `max_height`, 24-bit) and returns
+    /// once it accepts our connection. The caller bounds this by its start timeout.
+    pub async fn start_virtual(
+        id: u32,
+        number: u32,
+        (max_width, max_height): (u32, u32),
+    ) -> Result<Self, String> {
+        if socket_path(number).exists() || PathBuf::from(format!("/tmp/.X{number}-lock")).exists() {
+            return Err(format!(
+                "display :{number} is already in use (another X server?)"
+            ));
+        }
+        let cookie = Cookie::random();
+        let auth_file = std::env::temp_dir().join(format!("openspace-x11-{number}.xauth"));
+        cookie
+            .write_file(&auth_file, number)
+            .map_err(|e| format!("cannot write {}: {e}", auth_file.display()))?;
+        let argv: Vec<String> = [
+            "Xvfb".to_owned(),
+            format!(":{number}"),
+            "-screen".into(),
+            "0".into(),
+            format!("{max_width}x{max_height}x24"),
+            "-auth".into(),
+            auth_file.display().to_string(),
+            "-nolisten".into(),
+            "tcp".into(),
+            "-noreset".into(),
+            "-dpi".into(),
+            "96".into(),
+        ]
+        .into();
+        let mut server = InstanceProcess::spawn(id, &argv, &[])
+            .map_err(|e| format!("could not start Xvfb: {e}"))?;
+        loop {
+            tokio::select! {
+                status = server.wait() => {
+                    let _ = std::fs::remove_file(&auth_file);
+                    return Err(match status {
+                        Ok(s) => format!("the X server {}", describe_exit(&s)),
+                        Err(e) => format!("lost the X server: {e}"),
+                    });
+                }
+                _ = tokio::time::sleep(POLL) => {}
+            }
+            let probe = cookie.clone();
+            let answered = tokio::task::spawn_blocking(move || probe.connect(number).is_ok())
+                .await
+                .unwrap_or(false);
+            if answered {
+                return Ok(Self::Virtual {
+                    number,
+                    cookie,
+                    auth_file,
+                    server: Box::new(server),
+                });
+            }
+        }
+    }
+
+    /// A display the pod provides; `XAUTHORITY` from the agent's environment applies.
+    pub fn existing(name: String) -> Self {
+        Self::Existing { name }
+    }
+
+    /// What it takes to open more connections to the display, for other threads.
+    pub fn connector(&self) -> Connector {
+        match self {
+            Self::Virtual { number, cookie, .. } => Connector::Virtual {
+                number: *number,
+                cookie: cookie.clone(),
+            },
+            Self::Existing { name } => Connector::Existing { name: name.clone() },
+        }
+    }
+
+    /// `DISPLAY` and `XAUTHORITY` for the program.
+    pub fn env(&self) -> Vec<(String, String)> {
+        match self {
+            Self::Virtual {
+                number, auth_file, ..
+            } => vec![
+                ("DISPLAY".into(), format!(":{number}")),
+                ("XAUTHORITY".into(), auth_file.display().to_string()),
+            ],
+            Self::Existing { name } => vec![("DISPLAY".into(), name.clone())],
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Self::Virtual { number, .. } => format!(":{number}"),
+            Self::Existing { name } => name.clone(),
+        }
+    }
+
+    /// Resolves when the X server we started exits (never for an existing display).
+    pub async fn exited(&mut self) -> String {
+        match self {
+            Self::Virtual { server, .. } => match server.wait().await {
+                Ok(s) => format!("the X server {}", describe_exit(&s)),
+                Err(e) => format!("lost the X server: {e}"),
+            },
+            Self::Existing { .. } => std::future::pending().await,
+        }
+    }
+
+    /// Stops the X server we started (SIGTERM, then SIGKILL after `grace`) and removes its cookie.
+    pub async fn shut_down(self, grace: Duration) {
+        if let Self::Virtual {
+            mut server,
+            auth_file,
+            ..
+        } = self
+        {
+            let _ = server.terminate(grace).await;
+            let _ = std::fs::remove_file(auth_file);
+        }
+    }
+}
