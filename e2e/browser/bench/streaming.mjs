@@ -10,39 +10,11 @@
 import { readFileSync } from 'node:fs';
 import { Agent } from '../lib/agent.mjs';
 import { launch, live, until } from '../lib/browser.mjs';
+import { collectLatency, pct } from '../lib/latency.mjs';
 
 process.env.OPENSPACE_PROFILE ||= 'release';
 
-const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.round((s.length - 1) * p))]; };
 const f1 = (x) => x.toFixed(1);
-
-/** Collects (now - stamp) for every presented frame for `ms` milliseconds. */
-function collectLatency(page, ms) {
-  return page.evaluate((duration) => new Promise((resolve) => {
-    const video = document.getElementById('remote-video');
-    const canvas = new OffscreenCanvas(192, 16);
-    const ctx = canvas.getContext('2d', { willReadFrequently: true });
-    const samples = [];
-    const started = performance.now();
-    const read = () => {
-      ctx.drawImage(video, 0, 0, 192, 16, 0, 0, 192, 16);
-      const { data } = ctx.getImageData(0, 0, 192, 16);
-      let value = 0;
-      for (let i = 0; i < 24; i++) {
-        const o = (12 * 192 + 8 * i + 4) * 4; // row 1 (the time), block centre
-        value = (value << 1) | ((data[o] + data[o + 1] + data[o + 2]) / 3 > 128 ? 1 : 0);
-      }
-      return value >>> 0;
-    };
-    const onFrame = () => {
-      const latency = (((Date.now() & 0xffffff) - read()) + 0x1000000) % 0x1000000;
-      if (latency < 60000) samples.push(latency);
-      if (performance.now() - started < duration) video.requestVideoFrameCallback(onFrame);
-      else resolve(samples);
-    };
-    video.requestVideoFrameCallback(onFrame);
-  }), ms);
-}
 
 function cpuSeconds(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
