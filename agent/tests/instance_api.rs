@@ -145,3 +145,88 @@ async fn the_api_needs_the_instance_token_when_tokens_are_enforced() {
         gui_session(&mut ws).await;
     }
 }
+
+/// An API server like OpenSpace's on its port: a WebSocket that answers `echo:` + each message.
+const ECHO_API: &str = r#"
+import asyncio, sys, websockets
+async def echo(ws, *_):
+    async for message in ws:
+        await ws.send("echo:" + message)
+async def main():
+    async with websockets.serve(echo, "127.0.0.1", int(sys.argv[1])):
+        await asyncio.Future()
+asyncio.run(main())
+"#;
+
+#[tokio::test]
+async fn api_of_a_program_is_relayed_on_the_http_path_with_its_token() {
+    let dir = Scratch::new("api-relay");
+    std::fs::write(dir.path("token"), "command-secret").unwrap();
+    std::fs::write(dir.path("echo.py"), ECHO_API).unwrap();
+    let base = free_port();
+    let command = format!("/usr/bin/python3 {} {{api_port}}", dir.str("echo.py"));
+    let agent = Agent::start(&[
+        "--capacity",
+        "1",
+        "--api-base-port",
+        &base.to_string(),
+        "--token-file",
+        &dir.str("token"),
+        "--instance-command",
+        &command,
+        "--ready",
+        "tcp",
+    ]);
+    let mut client = openspace_agent::command::CommandClient::connect(
+        &agent.url(),
+        Some("command-secret"),
+        TIMEOUT,
+    )
+    .await
+    .unwrap();
+    let url = format!("ws://{}/api/0", agent.http_addr);
+    // Nothing runs yet: no relay.
+    assert!(tokio_tungstenite::connect_async(format!("{url}?token=x"))
+        .await
+        .is_err());
+    let token = client
+        .call(&Request::Start(Default::default()))
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    wait_status(&mut client, 0, SlotStatus::Running, TIMEOUT).await;
+    assert!(
+        tokio_tungstenite::connect_async(url.clone()).await.is_err(),
+        "no relay without the token"
+    );
+    assert!(
+        tokio_tungstenite::connect_async(format!("{url}?token=wrong"))
+            .await
+            .is_err(),
+        "no relay with a wrong token"
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{url}?token={token}"))
+        .await
+        .unwrap();
+    for text in ["{\"topic\":1}", "second"] {
+        ws.send(Message::text(text)).await.unwrap();
+        let answer = tokio::time::timeout(TIMEOUT, ws.next())
+            .await
+            .expect("the program answers through the relay")
+            .expect("a message")
+            .unwrap();
+        assert_eq!(answer.into_text().unwrap().as_str(), format!("echo:{text}"));
+    }
+    // Stopping the instance ends the relayed connection.
+    call(&mut client, Request::Stop { id: 0 }).await;
+    let end = tokio::time::timeout(TIMEOUT, async {
+        while let Some(Ok(message)) = ws.next().await {
+            if message.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the relay closes when the program goes");
+}

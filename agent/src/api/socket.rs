@@ -1,6 +1,7 @@
 //! The API WebSocket of instances the agent renders, at `/api/{id}` on the HTTP port and on the
-//! instance's own port (4682 + id) while it runs, as OpenSpace serves it. With tokens enforced,
-//! a client must add `?token=` (the instance's token from START).
+//! instance's own port (4682 + id) while it runs, as OpenSpace serves it. For command and x11
+//! instances `/api/{id}` relays to the program's own API (proxy.rs). With tokens enforced, a
+//! client must add `?token=` (the instance's token from START).
 
 use std::sync::Arc;
 
@@ -35,7 +36,43 @@ pub async fn by_path(
     Query(query): Query<TokenQuery>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    if !state.supervisor.renders_itself() {
+        return relay(state, id, query.token, ws).await;
+    }
     upgrade(state, id, query.token, ws)
+}
+
+/// `/api/{id}` of a program that serves its own API: checked like ours, then relayed.
+async fn relay(state: ApiState, id: u32, token: Option<String>, ws: WebSocketUpgrade) -> Response {
+    if state.require_tokens && !token.is_some_and(|t| state.supervisor.token_matches(id, &t)) {
+        return (
+            StatusCode::FORBIDDEN,
+            "a valid token for this instance is required\n",
+        )
+            .into_response();
+    }
+    let running = state
+        .supervisor
+        .view(id)
+        .is_ok_and(|view| view.status == crate::command::SlotStatus::Running);
+    if !running {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("instance {id} is not running here\n"),
+        )
+            .into_response();
+    }
+    let port = state.supervisor.api_port(id);
+    match super::proxy::connect(port, MAX_API_BYTES).await {
+        Ok(program) => ws
+            .max_message_size(MAX_API_BYTES)
+            .on_upgrade(move |socket| super::proxy::relay(socket, program)),
+        Err(e) => (
+            StatusCode::BAD_GATEWAY,
+            format!("instance {id}'s API (port {port}) does not answer: {e}\n"),
+        )
+            .into_response(),
+    }
 }
 
 /// The instance's own port: every path upgrades.

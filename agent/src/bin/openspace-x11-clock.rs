@@ -35,9 +35,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     conn.map_window(window)?;
     let white = conn.generate_id()?;
-    conn.create_gc(white, window, &CreateGCAux::new().foreground(screen.white_pixel))?;
+    conn.create_gc(
+        white,
+        window,
+        &CreateGCAux::new().foreground(screen.white_pixel),
+    )?;
     let black = conn.generate_id()?;
-    conn.create_gc(black, window, &CreateGCAux::new().foreground(screen.black_pixel))?;
+    conn.create_gc(
+        black,
+        window,
+        &CreateGCAux::new().foreground(screen.black_pixel),
+    )?;
     conn.flush()?;
 
     let mut frame: u32 = 0;

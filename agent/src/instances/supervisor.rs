@@ -223,6 +223,16 @@ impl Supervisor {
         Ok(())
     }
 
+    /// Whether the agent renders its instances itself (and so serves their API itself).
+    pub fn renders_itself(&self) -> bool {
+        matches!(self.config.kind, InstanceKind::Builtin)
+    }
+
+    /// Instance `id`'s API port (`--api-base-port` + id).
+    pub fn api_port(&self, id: u32) -> u16 {
+        self.config.api_port(id)
+    }
+
     /// Whether the agent streams its instances itself (built-in renderer, X11 capture), rather
     /// than the instance program streaming on its own.
     pub fn streams_itself(&self) -> bool {
