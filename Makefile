@@ -39,13 +39,14 @@ browser:
 ## The whole flow: helm-installed CRDs and RBAC, the operator as the chart's ServiceAccount, two
 ## agents, kubectl apply -> URL -> Chromium -> drag -> kubectl patch -> kubectl delete.
 e2e:
-	$(CARGO) build --locked -p openspace-agent -p openspace-operator --bins
+	$(CARGO) build --locked -p openspace-agent -p openspace-operator -p openspace-frontend --bins
 	e2e/flow/run.sh
 
 ## Benchmarks (numbers go to BENCHMARKS.md by hand, with the command).
 bench: deps
 	$(CARGO) bench -p openspace-agent --bench command_api
 	$(CARGO) bench -p openspace-agent --bench media
+	$(CARGO) bench -p openspace-agent --bench x11_capture
 	$(CARGO) build --release --locked -p openspace-agent --bins
 	e2e/control-plane/control-plane.sh run "$${TMPDIR:-/tmp}/openspace-bench-$$$$" -- \
 	  $(CARGO) bench -p openspace-operator --bench scale

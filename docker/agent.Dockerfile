@@ -29,6 +29,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY agent agent
 COPY crds crds
+COPY frontend frontend
 COPY operator operator
 COPY protocol protocol
 # The release profile keeps line tables (debug = 1): 1 strips them when copying the binaries out

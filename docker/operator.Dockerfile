@@ -18,6 +18,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY agent agent
 COPY crds crds
+COPY frontend frontend
 COPY operator operator
 COPY protocol protocol
 # The release profile keeps line tables (debug = 1): 1 strips them when copying the binary out
@@ -28,13 +29,16 @@ ARG STRIP=1
 RUN --mount=type=cache,id=openspace-cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,id=openspace-target-operator,target=/src/target,sharing=locked \
     cargo build --release --locked -p openspace-operator --bin openspace-operator \
+      -p openspace-frontend --bin openspace-frontend \
  && mkdir -p /out \
- && if [ "$STRIP" = 1 ]; then \
-      strip --strip-debug -o /out/openspace-operator target/release/openspace-operator; \
-    else \
-      cp target/release/openspace-operator /out/openspace-operator; \
-    fi \
- && chmod 0755 /out/openspace-operator
+ && for bin in openspace-operator openspace-frontend; do \
+      if [ "$STRIP" = 1 ]; then \
+        strip --strip-debug -o /out/$bin target/release/$bin; \
+      else \
+        cp target/release/$bin /out/$bin; \
+      fi; \
+      chmod 0755 /out/$bin; \
+    done
 
 # ---- runtime
 FROM ${RUNTIME_IMAGE}
@@ -43,7 +47,7 @@ LABEL org.opencontainers.image.title="openspace-operator" \
       org.opencontainers.image.description="Kubernetes operator for OpenSpace WebRTC sessions (OpenSpaceSession)" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}"
-COPY --from=build /out/openspace-operator /usr/local/bin/openspace-operator
+COPY --from=build /out/openspace-operator /out/openspace-frontend /usr/local/bin/
 # Numeric, so that runAsNonRoot can verify it (the chart also sets runAsUser 65532).
 USER 65532:65532
 # Metrics, /healthz and /readyz (OPENSPACE_METRICS_LISTEN, default 0.0.0.0:8080).

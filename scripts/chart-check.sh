@@ -96,7 +96,15 @@ lacks small '^kind: PodDisruptionBudget$'
 lacks small '^kind: NetworkPolicy$'
 lacks small '^kind: ClusterRole$'
 
+render frontend --set frontend.enabled=true --set frontend.maxSessions=3
+has frontend 'name: rel-openspace-frontend'
+has frontend 'command: \["/usr/local/bin/openspace-frontend"\]'
+has frontend 'verbs: \["create", "get", "list", "watch", "delete"\]'
+has frontend 'value: "3"'
+lacks defaults 'openspace-frontend'
+
 # ---- values the schema or the templates refuse
+refuse "frontend.maxSessions 0" --set frontend.maxSessions=0
 refuse "a string capacity" --set-string agent.capacity=three
 refuse "capacity 0" --set agent.capacity=0
 refuse "an unknown key" --set agent.capacityy=3

@@ -7,9 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 e2e/control-plane/build-tools.sh --quiet >/dev/null
-token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-export OPERATOR_TOKEN=$token
-# The operator's identity: what a pod of the chart's ServiceAccount would present.
-export EXTRA_TOKENS="$token,system:serviceaccount:openspace:openspace-operator,operator-uid,system:serviceaccounts,system:serviceaccounts:openspace,system:authenticated"
+random() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+export OPERATOR_TOKEN=$(random) FRONTEND_TOKEN=$(random)
+# The operator's and the frontend's identities: what pods of the chart's ServiceAccounts present.
+groups="system:serviceaccounts,system:serviceaccounts:openspace,system:authenticated"
+export EXTRA_TOKENS="$OPERATOR_TOKEN,system:serviceaccount:openspace:openspace-operator,operator-uid,$groups
+$FRONTEND_TOKEN,system:serviceaccount:openspace:openspace-frontend,frontend-uid,$groups"
 dir="${TMPDIR:-/tmp}/openspace-e2e-$$"
 exec e2e/control-plane/control-plane.sh run "$dir" -- node --test --test-concurrency=1 e2e/flow/

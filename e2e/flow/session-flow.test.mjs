@@ -2,6 +2,8 @@
 // kubectl apply -> the operator (as the chart's ServiceAccount) starts an instance on one of two
 // agents -> status URL -> headless Chromium decodes frames -> a drag changes the picture ->
 // kubectl patch of the resolution changes the decoded size -> kubectl delete stops the instance.
+// Then the streaming frontend (as the chart's frontend ServiceAccount): a visitor clicks start and
+// sees the stream, a second visitor finds the cluster full, ending the session frees the slot.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -87,7 +89,8 @@ before(async () => {
   // The whole chart with its defaults: every object must be accepted by a real apiserver. With no
   // controller-manager or kubelet here its Deployment and DaemonSet never run pods; the operator
   // and the agents run below as local processes, under the identities the chart gives them.
-  execFileSync('helm', ['install', RELEASE, 'charts/openspace', '-n', NS, '--create-namespace'], { stdio: 'inherit' });
+  execFileSync('helm', ['install', RELEASE, 'charts/openspace', '-n', NS, '--create-namespace',
+    '--set', 'frontend.enabled=true'], { stdio: 'inherit' });
   for (const kind of ['deployment/openspace-operator', 'daemonset/openspace-agent', 'clusterrole/openspace-operator',
     'role/openspace-operator', 'networkpolicy/openspace-agent', 'serviceaccount/openspace-operator']) {
     kubectl('-n', NS, 'get', kind, '-o', 'name');
@@ -99,14 +102,7 @@ before(async () => {
   agents = [await agent('agent-a', '127.0.3.1', tokenFile), await agent('agent-b', '127.0.3.2', tokenFile)];
 
   // The operator with nothing but the ServiceAccount's rights.
-  const kubeconfig = path.join(work, 'operator.kubeconfig');
-  writeFileSync(kubeconfig, [
-    'apiVersion: v1', 'kind: Config',
-    'clusters: [{name: local, cluster: {server: "' + process.env.APISERVER + '", insecure-skip-tls-verify: true}}]',
-    'users: [{name: operator, user: {token: "' + process.env.OPERATOR_TOKEN + '"}}]',
-    'contexts: [{name: operator, context: {cluster: local, user: operator, namespace: ' + NS + '}}]',
-    'current-context: operator', '',
-  ].join('\n'));
+  const kubeconfig = tokenKubeconfig('operator', process.env.OPERATOR_TOKEN);
   let admin = true;
   try {
     execFileSync('kubectl', ['--kubeconfig', kubeconfig, 'auth', 'can-i', 'delete', 'pods', '-n', NS], { stdio: 'ignore' });
@@ -119,8 +115,29 @@ before(async () => {
     '--agent-selector', `app.kubernetes.io/name=openspace,app.kubernetes.io/component=agent,app.kubernetes.io/instance=${RELEASE}`,
     '--command-token-file', tokenFile, '--metrics-listen', '127.0.0.1:0', '--identity', 'e2e',
   ], { KUBECONFIG: kubeconfig, RUST_LOG: 'info,kube=warn' });
+  // The frontend likewise, allowing one live session.
+  const frontendProcess = start('frontend', binary('openspace-frontend'), [
+    '--listen', '127.0.0.1:0', '--namespace', NS, '--max-sessions', '1', '--idle-timeout', '60s',
+  ], { KUBECONFIG: tokenKubeconfig('frontend', process.env.FRONTEND_TOKEN), RUST_LOG: 'info,kube=warn' }, /listen_addr=/);
+  await frontendProcess.seen;
+  frontendUrl = `http://${frontendProcess.entry.logs.join('\n').match(/listen_addr=(\S+)/)[1]}/`;
   browser = await launch();
 });
+
+let frontendUrl;
+
+/** A kubeconfig for a static-token user (what a pod of a ServiceAccount would have). */
+function tokenKubeconfig(name, token) {
+  const file = path.join(work, `${name}.kubeconfig`);
+  writeFileSync(file, [
+    'apiVersion: v1', 'kind: Config',
+    'clusters: [{name: local, cluster: {server: "' + process.env.APISERVER + '", insecure-skip-tls-verify: true}}]',
+    `users: [{name: ${name}, user: {token: "${token}"}}]`,
+    `contexts: [{name: ${name}, context: {cluster: local, user: ${name}, namespace: ${NS}}}]`,
+    `current-context: ${name}`, '',
+  ].join('\n'));
+  return file;
+}
 
 after(async () => {
   await browser?.close();
@@ -179,4 +196,49 @@ test('kubectl apply -> URL -> frames -> drag -> resize -> delete', async () => {
   const left = kubectl('-n', NS, 'get', 'oss', '-o', 'name');
   assert.equal(left, '', 'the session and its finalizer are gone');
   await page.close();
+});
+
+test('the frontend: start -> progress -> stream; a second visitor finds it full; end frees the slot', async () => {
+  const visitor = async () => {
+    const context = await browser.newContext({ viewport: { width: 800, height: 450 } });
+    const page = await context.newPage();
+    await page.goto(frontendUrl);
+    await page.locator('#start').waitFor({ state: 'visible' });
+    return { context, page };
+  };
+  const a = await visitor();
+  await a.page.click('#start');
+  await until(a.page, () => window.page.view?.state === 'running', null, { what: 'Running', timeout: 30000 });
+  const frame = await (await a.page.$('#stream')).contentFrame();
+  await frame.waitForFunction(() => window.viewer?.state === 'live' && window.viewer.framesDecoded >= 5, null, { timeout: 20000 });
+
+  const [session] = JSON.parse(kubectl('-n', NS, 'get', 'oss', '-l', 'app.kubernetes.io/managed-by=openspace-frontend', '-o', 'json')).items;
+  assert.ok(session, 'the frontend created a labelled session');
+  assert.equal(session.spec.idleTimeout, '60s');
+  const agentUrl = new URL(session.status.url);
+  const token = new URLSearchParams(agentUrl.hash.split('?')[1]).get('token');
+  // The page and the viewer in it hold neither the agent's address nor the instance token.
+  for (const html of [await a.page.content(), await frame.content(), await frame.evaluate(() => location.href)]) {
+    assert.ok(!html.includes(agentUrl.hostname) && !html.includes(token), 'no cluster address or token in the page');
+  }
+  assert.equal(await frame.evaluate(() => location.hash), '#/streaming?id=0');
+
+  const b = await visitor();
+  await b.page.click('#start');
+  await b.page.locator('#message.full').waitFor({ state: 'visible', timeout: 10000 });
+  assert.match(await b.page.locator('#message').textContent(), /All 1 sessions are in use/);
+
+  const chosen = agents.find((x) => x.name === session.status.server);
+  await a.page.click('#end');
+  await until(a.page, () => window.page.view?.state === 'none', null, { what: 'no session after End' });
+  await eventually('the slot freed', () => chosen.cmd('status', session.status.instanceId).status === 'IDLE');
+  await eventually('the session deleted', () => kubectl('-n', NS, 'get', 'oss', '-o', 'name') === '');
+
+  // Now the second visitor gets one.
+  await b.page.click('#start');
+  await until(b.page, () => window.page.view?.state === 'running', null, { what: 'Running for the second visitor', timeout: 30000 });
+  await b.page.click('#end');
+  await eventually('the second session deleted', () => kubectl('-n', NS, 'get', 'oss', '-o', 'name') === '');
+  await a.context.close();
+  await b.context.close();
 });
