@@ -50,6 +50,8 @@ bench: deps
 	$(CARGO) build --release --locked -p openspace-agent --bins
 	e2e/control-plane/control-plane.sh run "$${TMPDIR:-/tmp}/openspace-bench-$$$$" -- \
 	  $(CARGO) bench -p openspace-operator --bench scale
+	$(CARGO) build --release --locked -p openspace-operator -p openspace-frontend --bins
+	OPENSPACE_PROFILE=release e2e/flow/run.sh e2e/flow/bench-frontend.mjs
 
 ## Installs missing system packages (Debian) and Rust components; fast when all are there.
 deps:

@@ -15,12 +15,13 @@ COMMAND_ADDR=${COMMAND_ADDR:-127.0.0.1:4699}
 HTTP_ADDR=${HTTP_ADDR:-0.0.0.0:4690}
 SIGNALING_ADDR=${SIGNALING_ADDR:-0.0.0.0:8443}
 METRICS_ADDR=${METRICS_ADDR:-127.0.0.1:8080}
+FRONTEND_ADDR=${FRONTEND_ADDR:-127.0.0.1:8090}
 DIR=${DEMO_DIR:-${TMPDIR:-/tmp}/openspace-demo}
 RELEASE=openspace
 NS=openspace
 
 echo "demo: building the agent and the operator (release; the first build takes a few minutes)..."
-cargo build --quiet --release -p openspace-agent -p openspace-operator --bins
+cargo build --quiet --release -p openspace-agent -p openspace-operator -p openspace-frontend --bins
 bin="${CARGO_TARGET_DIR:-target}/release"
 
 if (exec 3<>"/dev/tcp/${COMMAND_ADDR%:*}/${COMMAND_ADDR##*:}") 2>/dev/null; then
@@ -41,18 +42,23 @@ cleanup() {
   echo "demo: stopped (logs in $DIR)"
 }
 trap cleanup EXIT INT TERM
-# The operator's identity: the user a pod of the chart's ServiceAccount authenticates as.
+# The operator's and the frontend's identities: the users pods of the chart's ServiceAccounts
+# authenticate as.
 operator_user=system:serviceaccount:$NS:$RELEASE-operator
-EXTRA_TOKENS="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'),$operator_user,operator,system:serviceaccounts,system:serviceaccounts:$NS,system:authenticated" \
+frontend_user=system:serviceaccount:$NS:$RELEASE-frontend
+groups="system:serviceaccounts,system:serviceaccounts:$NS,system:authenticated"
+random() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+EXTRA_TOKENS="$(random),$operator_user,operator,$groups;$(random),$frontend_user,frontend,$groups" \
   e2e/control-plane/control-plane.sh start "$DIR" >/dev/null
 set -a; . "$DIR/env"; set +a
 PATH="${OPENSPACE_CACHE:-$HOME/.cache/openspace-k8s}/bin:$PATH"
 
 echo "demo: helm install $RELEASE charts/openspace (CRD, RBAC, ServiceAccounts, command token)..."
-helm install "$RELEASE" charts/openspace -n "$NS" --create-namespace >"$DIR/helm.log" 2>&1 \
+helm install "$RELEASE" charts/openspace -n "$NS" --create-namespace --set frontend.enabled=true >"$DIR/helm.log" 2>&1 \
   || { cat "$DIR/helm.log"; exit 1; }
 kubectl wait --for=condition=Established crd/openspacesessions.openspace.io --timeout=60s >/dev/null
 kubectl config view --raw --minify --flatten --context "$operator_user" >"$DIR/operator.kubeconfig"
+kubectl config view --raw --minify --flatten --context "$frontend_user" >"$DIR/frontend.kubeconfig"
 (umask 077 && kubectl -n "$NS" get secret "$RELEASE-command-token" -o jsonpath='{.data.token}' \
   | base64 -d >"$DIR/command-token")
 
@@ -99,6 +105,10 @@ KUBECONFIG="$DIR/operator.kubeconfig" "$bin/openspace-operator" --agent-namespac
   --url-template "http://127.0.0.1:${HTTP_ADDR##*:}/frontend/#/streaming?id={id}&token={token}&stats=1" \
   >"$DIR/operator.log" 2>&1 &
 pids+=($!)
+# The streaming frontend, as the chart's frontend ServiceAccount.
+KUBECONFIG="$DIR/frontend.kubeconfig" "$bin/openspace-frontend" --listen "$FRONTEND_ADDR" --namespace "$NS" \
+  >"$DIR/frontend.log" 2>&1 &
+pids+=($!)
 
 kubectl apply -f examples/session.yaml
 if ! kubectl wait --for=jsonpath='{.status.phase}'=Running openspacesession/demo --timeout=120s >/dev/null; then
@@ -115,11 +125,14 @@ wheel to zoom, WASD/arrows to turn, R to reset):
 
     $url
 
+Or open the streaming frontend, http://$FRONTEND_ADDR/ , and press "Start a session" (each
+browser gets one session of its own; closing the page ends it two minutes later).
+
 Try, in another shell (export KUBECONFIG=$KUBECONFIG; kubectl is in ${OPENSPACE_CACHE:-$HOME/.cache/openspace-k8s}/bin):
   kubectl patch oss demo --type=merge -p '{"spec":{"resolution":{"width":640,"height":360}}}'
   kubectl delete oss demo        # the operator stops the instance
   kubectl apply -f examples/session.yaml
-Logs: $DIR/operator.log, $DIR/agent.log, $DIR/kube-apiserver.log
+Logs: $DIR/operator.log, $DIR/frontend.log, $DIR/agent.log, $DIR/kube-apiserver.log
 Watching the sessions (Ctrl-C stops everything):
 MSG
 kubectl get openspacesessions --watch

@@ -14,4 +14,8 @@ groups="system:serviceaccounts,system:serviceaccounts:openspace,system:authentic
 export EXTRA_TOKENS="$OPERATOR_TOKEN,system:serviceaccount:openspace:openspace-operator,operator-uid,$groups
 $FRONTEND_TOKEN,system:serviceaccount:openspace:openspace-frontend,frontend-uid,$groups"
 dir="${TMPDIR:-/tmp}/openspace-e2e-$$"
+# With an argument, that script (a benchmark) runs instead of the tests.
+if [ $# -gt 0 ]; then
+  exec e2e/control-plane/control-plane.sh run "$dir" -- node "$@"
+fi
 exec e2e/control-plane/control-plane.sh run "$dir" -- node --test --test-concurrency=1 e2e/flow/
