@@ -19,7 +19,7 @@ let agents;
 let frontendUrl;
 
 before(async () => {
-  const cluster = await bringUp({ maxSessions: 1 });
+  const cluster = await bringUp({ maxSessions: 1, idleTimeout: '4s' });
   ({ agents, frontendUrl } = cluster);
   let admin = true;
   try {
@@ -101,7 +101,7 @@ test('the frontend: start -> progress -> stream; a second visitor finds it full;
 
   const [session] = JSON.parse(kubectl('-n', NS, 'get', 'oss', '-l', 'app.kubernetes.io/managed-by=openspace-frontend', '-o', 'json')).items;
   assert.ok(session, 'the frontend created a labelled session');
-  assert.equal(session.spec.idleTimeout, '60s');
+  assert.equal(session.spec.idleTimeout, '4s');
   const agentUrl = new URL(session.status.url);
   const token = new URLSearchParams(agentUrl.hash.split('?')[1]).get('token');
   // The page and the viewer in it hold neither the agent's address nor the instance token.
@@ -128,4 +128,23 @@ test('the frontend: start -> progress -> stream; a second visitor finds it full;
   await eventually('the second session deleted', () => kubectl('-n', NS, 'get', 'oss', '-o', 'name') === '');
   await a.context.close();
   await b.context.close();
+});
+
+test('the frontend: closing the page ends the session after its idleTimeout', async () => {
+  const context = await browser.newContext({ viewport: { width: 640, height: 360 } });
+  const page = await context.newPage();
+  await page.goto(frontendUrl);
+  await page.click('#start');
+  const frame = await (await (await page.waitForSelector('#stream:not([hidden])', { timeout: 30000 })).contentFrame());
+  await frame.waitForFunction(() => window.viewer?.framesDecoded >= 1, null, { timeout: 20000 });
+  const [session] = JSON.parse(kubectl('-n', NS, 'get', 'oss', '-o', 'json')).items;
+  const chosen = agents.find((x) => x.name === session.status.server);
+  await context.close();
+  // No viewer for idleTimeout (4 s): the operator stops the instance and the session is Ended.
+  const ended = await eventually('the session Ended', () => {
+    const s = JSON.parse(kubectl('-n', NS, 'get', 'oss', session.metadata.name, '-o', 'json'));
+    return s.status?.phase === 'Ended' ? s : null;
+  }, 30000);
+  assert.match(ended.status.message ?? '', /idle/i);
+  await eventually('the slot freed', () => chosen.cmd('status', session.status.instanceId).status === 'IDLE');
 });

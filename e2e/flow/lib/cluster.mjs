@@ -79,7 +79,7 @@ function runCmd(ip, tokenFile, args) {
  * The chart installed with helm, two agents registered as Pods, the operator and the frontend
  * running as the chart's ServiceAccounts (static-token users of those names).
  */
-export async function bringUp({ maxSessions = 1 } = {}) {
+export async function bringUp({ maxSessions = 1, idleTimeout = '60s' } = {}) {
   if (!process.env.KUBECONFIG || !process.env.OPERATOR_TOKEN) throw new Error('run through e2e/flow/run.sh');
   // The whole chart with its defaults: every object must be accepted by a real apiserver. With no
   // controller-manager or kubelet here its Deployment and DaemonSet never run pods; the operator
@@ -105,7 +105,7 @@ export async function bringUp({ maxSessions = 1 } = {}) {
   ], { KUBECONFIG: kubeconfig, RUST_LOG: 'info,kube=warn' });
   // The frontend likewise, allowing one live session.
   const frontendProcess = start('frontend', binary('openspace-frontend'), [
-    '--listen', '127.0.0.1:0', '--namespace', NS, '--max-sessions', String(maxSessions), '--idle-timeout', '60s',
+    '--listen', '127.0.0.1:0', '--namespace', NS, '--max-sessions', String(maxSessions), '--idle-timeout', idleTimeout,
   ], { KUBECONFIG: tokenKubeconfig('frontend', process.env.FRONTEND_TOKEN), RUST_LOG: 'info,kube=warn' }, /listen_addr=/);
   await frontendProcess.seen;
   const frontendUrl = `http://${frontendProcess.entry.logs.join('\n').match(/listen_addr=(\S+)/)[1]}/`;
