@@ -102,6 +102,11 @@ has frontend 'command: \["/usr/local/bin/openspace-frontend"\]'
 has frontend 'verbs: \["create", "get", "list", "watch", "delete"\]'
 has frontend 'value: "3"'
 lacks defaults 'openspace-frontend'
+lacks frontend '^kind: Ingress$'
+render frontend-ingress --set frontend.enabled=true --set frontend.ingress.host=start.example.org \
+  --set frontend.ingress.tlsSecretName=start-tls
+has frontend-ingress 'host: "start.example.org"'
+has frontend-ingress 'secretName: start-tls'
 
 # ---- values the schema or the templates refuse
 refuse "frontend.maxSessions 0" --set frontend.maxSessions=0
