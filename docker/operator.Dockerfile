@@ -21,6 +21,7 @@ COPY crds crds
 COPY frontend frontend
 COPY operator operator
 COPY protocol protocol
+COPY viewer viewer
 # The release profile keeps line tables (debug = 1): 1 strips them when copying the binary out
 # (about 142 MB -> 20 MB; symbols stay, so backtraces still name functions); 0 keeps them.
 ARG STRIP=1

@@ -15,6 +15,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::{Stream, StreamExt};
 use openspace_crds::{Phase, Resolution};
+use openspace_viewer::asset;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -26,13 +27,6 @@ use crate::visitor::Visitor;
 const INDEX_HTML: &str = include_str!("../web/index.html");
 const APP_JS: &str = include_str!("../web/app.js");
 const APP_CSS: &str = include_str!("../web/app.css");
-const VIEWER_HTML: &str = include_str!("../../agent/web/index.html");
-const VIEWER_JS: &str = include_str!("../../agent/web/viewer.js");
-const VIEWER_CSS: &str = include_str!("../../agent/web/viewer.css");
-
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; connect-src 'self' ws: wss:; \
-    img-src 'self' data:; media-src 'self' blob:; style-src 'self'; script-src 'self'; \
-    object-src 'none'; base-uri 'none'; frame-src 'self'; frame-ancestors 'self'";
 
 #[derive(Clone)]
 pub struct AppState {
@@ -51,46 +45,13 @@ pub fn router(state: AppState) -> Router {
             "/app.css",
             get(|| async { asset("text/css; charset=utf-8", APP_CSS) }),
         )
-        .route(
-            "/frontend/",
-            get(|| async { asset("text/html; charset=utf-8", VIEWER_HTML) }),
-        )
-        .route(
-            "/frontend/viewer.js",
-            get(|| async { asset("text/javascript; charset=utf-8", VIEWER_JS) }),
-        )
-        .route(
-            "/frontend/viewer.css",
-            get(|| async { asset("text/css; charset=utf-8", VIEWER_CSS) }),
-        )
         .route("/session", axum::routing::post(start).delete(end))
         .route("/session/events", get(events))
         .route("/signaling", get(signaling))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(state)
-}
-
-fn asset(content_type: &'static str, body: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-            ),
-            (
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
-            (
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            ),
-        ],
-        body,
-    )
-        .into_response()
+        // The agent's viewer page, whose /signaling this server relays.
+        .merge(openspace_viewer::routes())
 }
 
 fn visitor(headers: &HeaderMap) -> Option<Visitor> {

@@ -139,13 +139,7 @@ async fn drive_process(
         height: spec.resolution.height,
         profile: spec.profile.clone(),
     });
-    let mut env = vec![
-        ("OPENSPACE_INSTANCE_ID".to_owned(), id.to_string()),
-        ("OPENSPACE_API_PORT".to_owned(), api_port.to_string()),
-    ];
-    if let Some(session) = &spec.session {
-        env.push(("OPENSPACE_SESSION".to_owned(), session.clone()));
-    }
+    let env = instance_env(id, api_port, spec);
     let mut process = match InstanceProcess::spawn(id, &argv, &env) {
         Ok(p) => p,
         Err(e) => {
@@ -185,6 +179,18 @@ async fn drive_process(
         _ = stop.cancelled() => end(&mut process, config.stop_grace).await,
         status = process.wait() => failed_exit(status, "while running"),
     }
+}
+
+/// What every instance program gets in its environment, besides the agent's own.
+pub(super) fn instance_env(id: u32, api_port: u16, spec: &InstanceSpec) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("OPENSPACE_INSTANCE_ID".to_owned(), id.to_string()),
+        ("OPENSPACE_API_PORT".to_owned(), api_port.to_string()),
+    ];
+    if let Some(session) = &spec.session {
+        env.push(("OPENSPACE_SESSION".to_owned(), session.clone()));
+    }
+    env
 }
 
 pub(super) async fn end(process: &mut InstanceProcess, grace: std::time::Duration) -> Ending {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::lifecycle::{end, failed_exit, Ending};
+use super::lifecycle::{end, failed_exit, instance_env, Ending};
 use super::process::{InstanceProcess, Placeholders};
 use super::slots::{InstanceKey, InstanceSpec};
 use super::supervisor::{InstanceKind, Supervisor, X11DisplayChoice, X11Settings};
@@ -92,13 +92,7 @@ pub(super) async fn drive(
         height,
         profile: spec.profile.clone(),
     });
-    let mut env = vec![
-        ("OPENSPACE_INSTANCE_ID".to_owned(), id.to_string()),
-        ("OPENSPACE_API_PORT".to_owned(), api_port.to_string()),
-    ];
-    if let Some(session) = &spec.session {
-        env.push(("OPENSPACE_SESSION".to_owned(), session.clone()));
-    }
+    let mut env = instance_env(id, api_port, spec);
     env.extend(display.env());
     let mut program = match InstanceProcess::spawn(id, &argv, &env) {
         Ok(p) => p,
