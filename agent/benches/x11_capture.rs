@@ -11,27 +11,22 @@
 //!   on the same display while the frames are timed; it competes for the CPU, as a streamed
 //!   program would. Its CPU use is printed.
 
-use std::num::NonZeroUsize;
-use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use openspace_agent::media::encoder::{software_encoder, Codec, EncoderSettings, VideoEncoder};
 use openspace_agent::media::frame::I420Frame;
 use openspace_agent::media::pipeline::FrameSource;
 use openspace_agent::media::renderer::Renderer;
-use openspace_agent::x11::auth::{socket_path, Cookie};
+use openspace_agent::x11::auth::{display_in_use, Cookie};
 use openspace_agent::x11::capture::Capturer;
 use openspace_agent::x11::convert::bgrx_to_i420;
 use openspace_agent::x11::source::X11Source;
 use x11rb::connection::{Connection, RequestConnection};
-use x11rb::protocol::shm::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{self, ConnectionExt as _, ImageFormat};
 use x11rb::rust_connection::RustConnection;
 use yuv::{YuvPlanarImage, YuvRange, YuvStandardMatrix};
@@ -105,7 +100,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 fn free_display() -> u32 {
     (600..1000)
-        .find(|&n| !socket_path(n).exists() && !Path::new(&format!("/tmp/.X{n}-lock")).exists())
+        .find(|&n| !display_in_use(n))
         .expect("a free display number between :600 and :999")
 }
 
@@ -147,52 +142,6 @@ fn start_xvfb(width: u16, height: u16) -> Xvfb {
         cookie,
         auth_file,
         server,
-    }
-}
-
-/// A server-created MIT-SHM segment mapped here, for timing the capture apart from the
-/// conversion (the same requests `Capturer::grab` makes).
-struct Segment {
-    id: shm::Seg,
-    map: NonNull<std::ffi::c_void>,
-    len: usize,
-}
-
-impl Segment {
-    fn create(conn: &RustConnection, len: usize) -> Self {
-        let id = conn.generate_id().expect("id");
-        let reply = conn
-            .shm_create_segment(id, len as u32, false)
-            .expect("request")
-            .reply()
-            .expect("MIT-SHM segment");
-        let fd: OwnedFd = reply.shm_fd;
-        // SAFETY: a fresh shared mapping of a `len`-byte segment, only read after the GetImage
-        // that fills it has been answered, unmapped in Drop.
-        let map = unsafe {
-            mmap(
-                None,
-                NonZeroUsize::new(len).expect("non-empty"),
-                ProtFlags::PROT_READ,
-                MapFlags::MAP_SHARED,
-                &fd,
-                0,
-            )
-        }
-        .expect("mmap");
-        Self { id, map, len }
-    }
-
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: the mapping is `self.len` bytes and lives as long as self.
-        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast::<u8>(), self.len) }
-    }
-}
-
-impl Drop for Segment {
-    fn drop(&mut self) {
-        // SAFETY: mapped in `create` with this length.
-        let _ = unsafe { munmap(self.map, self.len) };
     }
 }
 
@@ -307,7 +256,7 @@ const ROWS: [&str; 9] = [
     "encode H.264 (openh264)",
     "encode VP8 (libvpx)",
     "encode VP8 (libvpx) with 1 thread instead of 2 (not the default; for comparison)",
-    "**total H.264**: `X11Source::next_frame` (size query + grab) + H.264 encode",
+    "**total H.264**: `X11Source::next_frame` (pending events + grab) + H.264 encode",
     "**total VP8**: `X11Source::next_frame` + VP8 encode",
 ];
 
@@ -364,7 +313,8 @@ fn measure(xvfb: &Xvfb, width: u16, height: u16, scene: Scene) -> Run {
     let mut source = X11Source::new(source_conn, 0, Arc::new(Mutex::new(None))).expect("source");
     let len = usize::from(width) * usize::from(height) * 4;
     let stride = u32::from(width) * 4;
-    let segment = Segment::create(&conn, len);
+    // A second capturer, timed in its two parts (capture, then conversion).
+    let mut parts = Capturer::new(&conn, 0).expect("capturer");
     let one_thread = EncoderSettings {
         threads: 1,
         ..SETTINGS
@@ -407,31 +357,13 @@ fn measure(xvfb: &Xvfb, width: u16, height: u16, scene: Scene) -> Run {
 
         // The same, in parts.
         let t = Instant::now();
-        conn.shm_get_image(
-            root,
-            0,
-            0,
-            width,
-            height,
-            !0,
-            ImageFormat::Z_PIXMAP.into(),
-            segment.id,
-            0,
-        )
-        .expect("request")
-        .reply()
-        .expect("ShmGetImage");
+        let pixels = parts.capture(&conn, width, height).expect("capture");
         let capture = t.elapsed();
         let t = Instant::now();
-        bgrx_to_i420(
-            segment.bytes(),
-            stride,
-            width.into(),
-            height.into(),
-            &mut converted,
-        )
-        .expect("convert");
+        bgrx_to_i420(&pixels, stride, width.into(), height.into(), &mut converted)
+            .expect("convert");
         let convert = t.elapsed();
+        drop(pixels);
         let t = Instant::now();
         capturer
             .grab(&conn, width, height, &mut grabbed)
@@ -493,7 +425,7 @@ fn measure(xvfb: &Xvfb, width: u16, height: u16, scene: Scene) -> Run {
 
     drop(source);
     capturer.close(&conn);
-    let _ = conn.shm_detach(segment.id);
+    parts.close(&conn);
     drop(app);
     Run {
         rows: rows

@@ -146,13 +146,15 @@ async fn the_api_needs_the_instance_token_when_tokens_are_enforced() {
     }
 }
 
-/// An API server like OpenSpace's on its port: a WebSocket that answers `echo:` + each message.
+/// An API server like OpenSpace's on its port: a WebSocket that answers `echo:` + each message,
+/// listening only after a second of "initialisation" (so the slot is INITIALIZING meanwhile).
 const ECHO_API: &str = r#"
 import asyncio, sys, websockets
 async def echo(ws, *_):
     async for message in ws:
         await ws.send("echo:" + message)
 async def main():
+    await asyncio.sleep(1)
     async with websockets.serve(echo, "127.0.0.1", int(sys.argv[1])):
         await asyncio.Future()
 asyncio.run(main())
@@ -185,16 +187,22 @@ async fn api_of_a_program_is_relayed_on_the_http_path_with_its_token() {
     .await
     .unwrap();
     let url = format!("ws://{}/api/0", agent.http_addr);
-    // Nothing runs yet: no relay.
-    assert!(tokio_tungstenite::connect_async(format!("{url}?token=x"))
-        .await
-        .is_err());
     let token = client
         .call(&Request::Start(Default::default()))
         .await
         .unwrap()
         .token
         .unwrap();
+    // With the right token but before the program is RUNNING: no relay (404).
+    match tokio_tungstenite::connect_async(format!("{url}?token={token}")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 404)
+        }
+        other => panic!(
+            "expected 404 while initializing, got {:?}",
+            other.map(|_| ())
+        ),
+    }
     wait_status(&mut client, 0, SlotStatus::Running, TIMEOUT).await;
     assert!(
         tokio_tungstenite::connect_async(url.clone()).await.is_err(),

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use openspace_agent::command::{Request, SlotStatus, StartRequest};
+use openspace_agent::x11::auth::{display_in_use, lock_path, socket_path};
 use support::{call, process_exists, read_pid, status, wait_failed, wait_status, Agent, Scratch};
 
 /// X servers and xterm take longer than the shell programs of the other tests.
@@ -19,11 +20,7 @@ fn display_base() -> u32 {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     loop {
         let base = 400 + (std::process::id() % 200) * 20 + NEXT.fetch_add(2, Ordering::Relaxed);
-        let free = |n: u32| {
-            !std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                && !std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()
-        };
-        if free(base) && free(base + 1) {
+        if !display_in_use(base) && !display_in_use(base + 1) {
             return base;
         }
     }
@@ -64,7 +61,7 @@ fn dimensions(display: u32, xauthority: Option<&str>) -> Option<(u32, u32)> {
 
 /// The pid in an X server's lock file.
 fn server_pid(display: u32) -> i32 {
-    let text = std::fs::read_to_string(format!("/tmp/.X{display}-lock")).expect("lock file");
+    let text = std::fs::read_to_string(lock_path(display)).expect("lock file");
     text.trim().parse().expect("a pid")
 }
 
@@ -210,6 +207,9 @@ async fn killing_the_x_server_is_a_crash_and_frees_the_slot() {
         metrics.contains(r#"openspace_agent_instance_failures_total{kind="display"} 1"#),
         "{metrics}"
     );
+    // The killed server's lock and socket do not keep its display number: the slot starts again.
+    assert_eq!(call(&mut client, start(640, 360)).await.error, "none");
+    wait_status(&mut client, 0, SlotStatus::Running, X_TIMEOUT).await;
 }
 
 #[tokio::test]
@@ -221,7 +221,7 @@ async fn a_display_that_is_taken_fails_the_start_with_a_reason() {
         .spawn()
         .expect("Xvfb starts");
     let deadline = Instant::now() + X_TIMEOUT;
-    while !std::path::Path::new(&format!("/tmp/.X11-unix/X{base}")).exists() {
+    while !socket_path(base).exists() {
         assert!(
             Instant::now() < deadline,
             "the squatting Xvfb never listened"
@@ -236,6 +236,7 @@ async fn a_display_that_is_taken_fails_the_start_with_a_reason() {
         answer.reason.as_deref(),
         Some(format!("display :{base} is already in use (another X server?)").as_str())
     );
-    let _ = squatter.kill();
+    // SIGTERM, so that it removes its lock and socket.
+    support::signal(squatter.id() as i32, nix::sys::signal::Signal::SIGTERM);
     let _ = squatter.wait();
 }

@@ -44,23 +44,15 @@ pub async fn by_path(
 
 /// `/api/{id}` of a program that serves its own API: checked like ours, then relayed.
 async fn relay(state: ApiState, id: u32, token: Option<String>, ws: WebSocketUpgrade) -> Response {
-    if state.require_tokens && !token.is_some_and(|t| state.supervisor.token_matches(id, &t)) {
-        return (
-            StatusCode::FORBIDDEN,
-            "a valid token for this instance is required\n",
-        )
-            .into_response();
+    if let Some(refused) = refused(&state, id, token.as_deref()) {
+        return refused;
     }
     let running = state
         .supervisor
         .view(id)
         .is_ok_and(|view| view.status == crate::command::SlotStatus::Running);
     if !running {
-        return (
-            StatusCode::NOT_FOUND,
-            format!("instance {id} is not running here\n"),
-        )
-            .into_response();
+        return not_running(id);
     }
     let port = state.supervisor.api_port(id);
     match super::proxy::connect(port, MAX_API_BYTES).await {
@@ -75,6 +67,27 @@ async fn relay(state: ApiState, id: u32, token: Option<String>, ws: WebSocketUpg
     }
 }
 
+/// 403 unless the token opens instance `id` (when tokens are enforced).
+fn refused(state: &ApiState, id: u32, token: Option<&str>) -> Option<Response> {
+    let open =
+        !state.require_tokens || token.is_some_and(|t| state.supervisor.token_matches(id, t));
+    (!open).then(|| {
+        (
+            StatusCode::FORBIDDEN,
+            "a valid token for this instance is required\n",
+        )
+            .into_response()
+    })
+}
+
+fn not_running(id: u32) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        format!("instance {id} is not running here\n"),
+    )
+        .into_response()
+}
+
 /// The instance's own port: every path upgrades.
 pub fn instance_router(state: ApiState, id: u32) -> Router {
     Router::new()
@@ -87,19 +100,11 @@ pub fn instance_router(state: ApiState, id: u32) -> Router {
 }
 
 fn upgrade(state: ApiState, id: u32, token: Option<String>, ws: WebSocketUpgrade) -> Response {
-    if state.require_tokens && !token.is_some_and(|t| state.supervisor.token_matches(id, &t)) {
-        return (
-            StatusCode::FORBIDDEN,
-            "a valid token for this instance is required\n",
-        )
-            .into_response();
+    if let Some(refused) = refused(&state, id, token.as_deref()) {
+        return refused;
     }
     if state.supervisor.pipeline(id).is_none() {
-        return (
-            StatusCode::NOT_FOUND,
-            format!("instance {id} is not running here\n"),
-        )
-            .into_response();
+        return not_running(id);
     }
     ws.max_message_size(MAX_API_BYTES)
         .on_upgrade(move |socket| serve(socket, state.supervisor, id))

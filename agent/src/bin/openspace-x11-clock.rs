@@ -6,14 +6,15 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use openspace_agent::media::renderer::{STAMP_BITS, STAMP_BLOCK};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{
     ConnectionExt as _, CreateGCAux, CreateWindowAux, Rectangle, WindowClass,
 };
 
-/// The stamp's geometry (media/renderer/stamp.rs): 24 bits per row, 8x8 pixels per bit.
-const BLOCK: u16 = 8;
-const BITS: u16 = 24;
+/// The stamp's geometry, as the browser reads it (media/renderer/stamp.rs).
+const BLOCK: u16 = STAMP_BLOCK as u16;
+const BITS: u16 = STAMP_BITS as u16;
 const REDRAW: Duration = Duration::from_micros(8_333);
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -70,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         conn.poly_fill_rectangle(window, white, &ones)?;
         conn.poly_fill_rectangle(window, black, &zeros)?;
         conn.flush()?;
-        frame = frame.wrapping_add(1) & 0xFF_FFFF;
+        frame = frame.wrapping_add(1) & ((1 << STAMP_BITS) - 1);
         std::thread::sleep(REDRAW);
     }
 }

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::process::{describe_exit, InstanceProcess, Placeholders};
+use super::process::{describe_exit, CommandTemplate, InstanceProcess, Placeholders};
 use super::slots::{InstanceKey, InstanceSpec};
-use super::supervisor::{InstanceKind, Supervisor};
+use super::supervisor::{InstanceConfig, InstanceKind, Supervisor};
 use crate::media::builtin::BuiltinSource;
-use crate::media::pipeline::{stream_dimension, Pipeline};
+use crate::media::pipeline::{stream_dimension, Pipeline, MAX_HEIGHT, MAX_WIDTH};
 use crate::metrics::failure;
 
 /// How an instance ended.
@@ -55,8 +55,8 @@ async fn drive_builtin(
         }
     };
     let (w, h) = (
-        stream_dimension(spec.resolution.width, 3840),
-        stream_dimension(spec.resolution.height, 2160),
+        stream_dimension(spec.resolution.width, MAX_WIDTH),
+        stream_dimension(spec.resolution.height, MAX_HEIGHT),
     );
     // The first renderer of the process builds its textures (about 0.5 s): not on a runtime worker.
     let source = match tokio::task::spawn_blocking(move || BuiltinSource::new(w, h)).await {
@@ -126,28 +126,13 @@ async fn drive_process(
     };
     let id = key.id;
     let api_port = config.api_port(id);
-    if config.ready.port_taken(api_port).await {
-        return Ending::Failed {
-            kind: failure::SPAWN_ERROR,
-            reason: format!("API port {api_port} is already in use by another program"),
-        };
+    if let Err(ending) = api_port_free(config, api_port).await {
+        return ending;
     }
-    let argv = template.render(&Placeholders {
-        id,
-        api_port,
-        width: spec.resolution.width,
-        height: spec.resolution.height,
-        profile: spec.profile.clone(),
-    });
-    let env = instance_env(id, api_port, spec);
-    let mut process = match InstanceProcess::spawn(id, &argv, &env) {
-        Ok(p) => p,
-        Err(e) => {
-            return Ending::Failed {
-                kind: failure::SPAWN_ERROR,
-                reason: format!("could not start {:?}: {e}", argv[0]),
-            }
-        }
+    let size = (spec.resolution.width, spec.resolution.height);
+    let (mut process, argv) = match spawn_program(template, id, api_port, spec, size, Vec::new()) {
+        Ok(spawned) => spawned,
+        Err(ending) => return ending,
     };
     tracing::info!(
         instance = id,
@@ -181,8 +166,35 @@ async fn drive_process(
     }
 }
 
-/// What every instance program gets in its environment, besides the agent's own.
-pub(super) fn instance_env(id: u32, api_port: u16, spec: &InstanceSpec) -> Vec<(String, String)> {
+/// With `--ready tcp`, another program already on the API port would look like readiness.
+pub(super) async fn api_port_free(config: &InstanceConfig, api_port: u16) -> Result<(), Ending> {
+    if config.ready.port_taken(api_port).await {
+        return Err(Ending::Failed {
+            kind: failure::SPAWN_ERROR,
+            reason: format!("API port {api_port} is already in use by another program"),
+        });
+    }
+    Ok(())
+}
+
+/// Starts `--instance-command` for instance `id` at `width` x `height`, with the instance's
+/// variables (id, API port, session) and `extra_env` added to the agent's environment.
+/// Returns the process and the command line it was given.
+pub(super) fn spawn_program(
+    template: &CommandTemplate,
+    id: u32,
+    api_port: u16,
+    spec: &InstanceSpec,
+    (width, height): (u32, u32),
+    extra_env: Vec<(String, String)>,
+) -> Result<(InstanceProcess, Vec<String>), Ending> {
+    let argv = template.render(&Placeholders {
+        id,
+        api_port,
+        width,
+        height,
+        profile: spec.profile.clone(),
+    });
     let mut env = vec![
         ("OPENSPACE_INSTANCE_ID".to_owned(), id.to_string()),
         ("OPENSPACE_API_PORT".to_owned(), api_port.to_string()),
@@ -190,7 +202,14 @@ pub(super) fn instance_env(id: u32, api_port: u16, spec: &InstanceSpec) -> Vec<(
     if let Some(session) = &spec.session {
         env.push(("OPENSPACE_SESSION".to_owned(), session.clone()));
     }
-    env
+    env.extend(extra_env);
+    match InstanceProcess::spawn(id, &argv, &env) {
+        Ok(process) => Ok((process, argv)),
+        Err(e) => Err(Ending::Failed {
+            kind: failure::SPAWN_ERROR,
+            reason: format!("could not start {:?}: {e}", argv[0]),
+        }),
+    }
 }
 
 pub(super) async fn end(process: &mut InstanceProcess, grace: std::time::Duration) -> Ending {

@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::lifecycle::{end, failed_exit, instance_env, Ending};
-use super::process::{InstanceProcess, Placeholders};
+use super::lifecycle::{api_port_free, end, failed_exit, spawn_program, Ending};
 use super::slots::{InstanceKey, InstanceSpec};
 use super::supervisor::{InstanceKind, Supervisor, X11DisplayChoice, X11Settings};
 use super::ReadyCheck;
-use crate::media::pipeline::{stream_dimension, FrameSource, Pipeline};
+use crate::media::pipeline::{stream_dimension, FrameSource, Pipeline, MAX_HEIGHT, MAX_WIDTH};
 use crate::metrics::failure;
 use crate::x11::display::Display;
 use crate::x11::source::X11Source;
@@ -33,15 +32,18 @@ pub(super) async fn drive(
     };
     let id = key.id;
     let api_port = config.api_port(id);
-    if config.ready.port_taken(api_port).await {
-        return failed(
-            failure::SPAWN_ERROR,
-            format!("API port {api_port} is already in use by another program"),
-        );
+    if let Err(ending) = api_port_free(config, api_port).await {
+        return ending;
     }
     let (width, height) = (
-        stream_dimension(spec.resolution.width, x11.max_resolution.width),
-        stream_dimension(spec.resolution.height, x11.max_resolution.height),
+        stream_dimension(
+            spec.resolution.width,
+            x11.max_resolution.width.min(MAX_WIDTH),
+        ),
+        stream_dimension(
+            spec.resolution.height,
+            x11.max_resolution.height.min(MAX_HEIGHT),
+        ),
     );
 
     let mut display = tokio::select! {
@@ -85,25 +87,21 @@ pub(super) async fn drive(
         }
     };
 
-    let argv = x11.command.render(&Placeholders {
+    let spawned = spawn_program(
+        &x11.command,
         id,
         api_port,
-        width,
-        height,
-        profile: spec.profile.clone(),
-    });
-    let mut env = instance_env(id, api_port, spec);
-    env.extend(display.env());
-    let mut program = match InstanceProcess::spawn(id, &argv, &env) {
-        Ok(p) => p,
-        Err(e) => {
+        spec,
+        (width, height),
+        display.env(),
+    );
+    let (mut program, argv) = match spawned {
+        Ok(spawned) => spawned,
+        Err(ending) => {
             tokio::task::spawn_blocking(move || watch.stop()).await.ok();
             drop(source);
             display.shut_down(config.stop_grace).await;
-            return failed(
-                failure::SPAWN_ERROR,
-                format!("could not start {:?}: {e}", argv[0]),
-            );
+            return ending;
         }
     };
     let display_name = display.name();

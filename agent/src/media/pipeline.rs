@@ -225,8 +225,8 @@ impl Pipeline {
     /// Later frames get this size. Rounded down to even (4:2:0) and capped by the encoder.
     pub fn resize(&self, width: u32, height: u32) {
         self.send(SourceCommand::Resize(
-            stream_dimension(width, 3840),
-            stream_dimension(height, 2160),
+            stream_dimension(width, MAX_WIDTH),
+            stream_dimension(height, MAX_HEIGHT),
         ));
     }
 
@@ -264,6 +264,10 @@ impl Pipeline {
         }
     }
 }
+
+/// The largest picture streamed (4K UHD; beyond it the software encoders fall far behind).
+pub const MAX_WIDTH: u32 = 3840;
+pub const MAX_HEIGHT: u32 = 2160;
 
 /// Even, at least 16, at most `max`.
 pub fn stream_dimension(value: u32, max: u32) -> u32 {

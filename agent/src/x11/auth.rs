@@ -70,6 +70,33 @@ pub fn socket_path(display_number: u32) -> PathBuf {
     PathBuf::from(format!("/tmp/.X11-unix/X{display_number}"))
 }
 
+/// The lock file (holding its pid) a local X server keeps for display `:n`.
+pub fn lock_path(display_number: u32) -> PathBuf {
+    PathBuf::from(format!("/tmp/.X{display_number}-lock"))
+}
+
+/// Whether a running X server holds display `:n`. A server that was killed (SIGKILL) leaves its
+/// lock file and socket behind: those are removed here, so that the number can be used again.
+pub fn display_in_use(display_number: u32) -> bool {
+    let lock = lock_path(display_number);
+    let Ok(text) = std::fs::read_to_string(&lock) else {
+        return socket_path(display_number).exists();
+    };
+    let holder_alive = match text.trim().parse::<i32>() {
+        Ok(pid) => !matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+            Err(nix::errno::Errno::ESRCH)
+        ),
+        // Not ours to judge.
+        Err(_) => true,
+    };
+    if !holder_alive {
+        let _ = std::fs::remove_file(&lock);
+        let _ = std::fs::remove_file(socket_path(display_number));
+    }
+    holder_alive
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

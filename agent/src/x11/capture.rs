@@ -2,6 +2,7 @@
 //! through the socket) and converted to I420. Without MIT-SHM (a remote display) it falls back
 //! to a plain `GetImage`.
 
+use std::borrow::Cow;
 use std::num::NonZeroUsize;
 use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
@@ -109,50 +110,36 @@ impl Capturer {
         })
     }
 
-    /// A capturer holding nothing (what is left after `close`).
-    pub fn detached(root: xproto::Window) -> Self {
-        Self {
-            root,
-            shm: false,
-            segment: None,
-        }
-    }
-
     pub fn uses_shm(&self) -> bool {
         self.shm
     }
 
-    /// Reads the top-left `width` x `height` of the screen (even, within the screen) into `frame`.
-    pub fn grab(
+    /// Reads the top-left `width` x `height` of the screen (even, within the screen): BGRX rows of
+    /// `width * 4` bytes, in the shared segment (borrowed until the next call) or, without
+    /// MIT-SHM, in the reply.
+    pub fn capture(
         &mut self,
         conn: &impl Connection,
         width: u16,
         height: u16,
-        frame: &mut I420Frame,
-    ) -> Result<(), X11Error> {
-        let len = usize::from(width) * usize::from(height) * 4;
-        let stride = u32::from(width) * 4;
+    ) -> Result<Cow<'_, [u8]>, X11Error> {
         if !self.shm {
             let reply = conn
                 .get_image(ImageFormat::Z_PIXMAP, self.root, 0, 0, width, height, !0)?
                 .reply()?;
-            return Ok(bgrx_to_i420(
-                &reply.data,
-                stride,
-                width.into(),
-                height.into(),
-                frame,
-            )?);
+            return Ok(Cow::Owned(reply.data));
         }
-        if self.segment.as_ref().is_none_or(|s| s.len < len) {
-            if let Some(old) = self.segment.take() {
-                old.release(conn);
+        let len = usize::from(width) * usize::from(height) * 4;
+        let segment = match self.segment.take() {
+            Some(segment) if segment.len >= len => segment,
+            smaller => {
+                if let Some(old) = smaller {
+                    old.release(conn);
+                }
+                Segment::create(conn, len)?
             }
-            self.segment = Some(Segment::create(conn, len)?);
-        }
-        let Some(segment) = self.segment.as_ref() else {
-            return Err(X11Error::Unsupported("no shared memory segment".into()));
         };
+        let segment = self.segment.insert(segment);
         conn.shm_get_image(
             self.root,
             0,
@@ -165,8 +152,21 @@ impl Capturer {
             0,
         )?
         .reply()?;
+        Ok(Cow::Borrowed(segment.bytes(len)))
+    }
+
+    /// [`capture`](Self::capture), converted into `frame`.
+    pub fn grab(
+        &mut self,
+        conn: &impl Connection,
+        width: u16,
+        height: u16,
+        frame: &mut I420Frame,
+    ) -> Result<(), X11Error> {
+        let pixels = self.capture(conn, width, height)?;
+        let stride = u32::from(width) * 4;
         Ok(bgrx_to_i420(
-            segment.bytes(len),
+            &pixels,
             stride,
             width.into(),
             height.into(),
@@ -174,7 +174,8 @@ impl Capturer {
         )?)
     }
 
-    pub fn close(mut self, conn: &impl Connection) {
+    /// Detaches the shared memory (while the connection is still open).
+    pub fn close(&mut self, conn: &impl Connection) {
         if let Some(segment) = self.segment.take() {
             segment.release(conn);
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use x11rb::rust_connection::RustConnection;
 
-use super::auth::{socket_path, Cookie};
+use super::auth::{display_in_use, Cookie};
 use super::X11Error;
 use crate::instances::process::{describe_exit, InstanceProcess};
 
@@ -50,7 +50,7 @@ impl Display {
         number: u32,
         (max_width, max_height): (u32, u32),
     ) -> Result<Self, String> {
-        if socket_path(number).exists() || PathBuf::from(format!("/tmp/.X{number}-lock")).exists() {
+        if display_in_use(number) {
             return Err(format!(
                 "display :{number} is already in use (another X server?)"
             ));
@@ -81,10 +81,7 @@ impl Display {
             tokio::select! {
                 status = server.wait() => {
                     let _ = std::fs::remove_file(&auth_file);
-                    return Err(match status {
-                        Ok(s) => format!("the X server {}", describe_exit(&s)),
-                        Err(e) => format!("lost the X server: {e}"),
-                    });
+                    return Err(server_ended(status));
                 }
                 _ = tokio::time::sleep(POLL) => {}
             }
@@ -142,10 +139,7 @@ impl Display {
     /// Resolves when the X server we started exits (never for an existing display).
     pub async fn exited(&mut self) -> String {
         match self {
-            Self::Virtual { server, .. } => match server.wait().await {
-                Ok(s) => format!("the X server {}", describe_exit(&s)),
-                Err(e) => format!("lost the X server: {e}"),
-            },
+            Self::Virtual { server, .. } => server_ended(server.wait().await),
             Self::Existing { .. } => std::future::pending().await,
         }
     }
@@ -161,5 +155,13 @@ impl Display {
             let _ = server.terminate(grace).await;
             let _ = std::fs::remove_file(auth_file);
         }
+    }
+}
+
+/// "the X server killed by signal 9 (SIGKILL)", for the instance's failure reason.
+fn server_ended(status: std::io::Result<std::process::ExitStatus>) -> String {
+    match status {
+        Ok(s) => format!("the X server {}", describe_exit(&s)),
+        Err(e) => format!("lost the X server: {e}"),
     }
 }

@@ -4,7 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use x11rb::protocol::xproto;
+use x11rb::connection::Connection as _;
+use x11rb::protocol::xproto::{self, ConnectionExt as _};
+use x11rb::protocol::Event;
 use x11rb::rust_connection::RustConnection;
 
 use super::capture::Capturer;
@@ -42,6 +44,14 @@ impl X11Source {
             .root;
         let capturer = Capturer::new(&conn, screen_number)?;
         let injector = Injector::new(&conn, root)?;
+        // Screen size changes (ours, the program's, xrandr's) arrive as events on the root, so
+        // each frame learns the size without a round trip.
+        conn.change_window_attributes(
+            root,
+            &xproto::ChangeWindowAttributesAux::new()
+                .event_mask(xproto::EventMask::STRUCTURE_NOTIFY),
+        )?
+        .check()?;
         let size = screen::size(&conn, root)?;
         tracing::info!(
             shm = capturer.uses_shm(),
@@ -70,7 +80,13 @@ impl X11Source {
 
     fn capture(&mut self, frame: &mut I420Frame) -> Result<(), X11Error> {
         // Someone else (the program, xrandr) may resize the screen too: follow what it is.
-        self.size = screen::size(&self.conn, self.root)?;
+        while let Some(event) = self.conn.poll_for_event()? {
+            if let Event::ConfigureNotify(e) = event {
+                if e.window == self.root {
+                    self.size = (e.width, e.height);
+                }
+            }
+        }
         let (w, h) = (self.size.0 & !1, self.size.1 & !1);
         self.capturer.grab(&self.conn, w.max(2), h.max(2), frame)
     }
@@ -115,8 +131,6 @@ impl FrameSource for X11Source {
 
 impl Drop for X11Source {
     fn drop(&mut self) {
-        // Detach the shared memory while the connection is still open.
-        let capturer = std::mem::replace(&mut self.capturer, Capturer::detached(self.root));
-        capturer.close(&self.conn);
+        self.capturer.close(&self.conn);
     }
 }

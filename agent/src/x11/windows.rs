@@ -100,13 +100,10 @@ fn watch_windows(
     mapped: &watch::Sender<bool>,
 ) -> Result<(), X11Error> {
     let mut screen = super::screen::size(conn, root)?;
-    for window in conn.query_tree(root)?.reply()?.children {
-        let attributes = conn.get_window_attributes(window)?.reply()?;
-        if attributes.map_state == xproto::MapState::VIEWABLE && !attributes.override_redirect {
-            mapped.send_replace(true);
-            if kiosk {
-                fill(conn, window, screen)?;
-            }
+    for window in top_levels(conn, root)? {
+        mapped.send_replace(true);
+        if kiosk {
+            fill(conn, window, screen)?;
         }
     }
     loop {
@@ -124,13 +121,8 @@ fn watch_windows(
                 if size != screen {
                     screen = size;
                     if kiosk {
-                        for window in conn.query_tree(root)?.reply()?.children {
-                            let attributes = conn.get_window_attributes(window)?.reply()?;
-                            if attributes.map_state == xproto::MapState::VIEWABLE
-                                && !attributes.override_redirect
-                            {
-                                fill(conn, window, screen)?;
-                            }
+                        for window in top_levels(conn, root)? {
+                            fill(conn, window, screen)?;
                         }
                     }
                 }
@@ -139,6 +131,21 @@ fn watch_windows(
             _ => {}
         }
     }
+}
+
+/// The mapped top-level windows a window manager would manage (not override-redirect).
+fn top_levels(
+    conn: &RustConnection,
+    root: xproto::Window,
+) -> Result<Vec<xproto::Window>, X11Error> {
+    let mut windows = Vec::new();
+    for window in conn.query_tree(root)?.reply()?.children {
+        let attributes = conn.get_window_attributes(window)?.reply()?;
+        if attributes.map_state == xproto::MapState::VIEWABLE && !attributes.override_redirect {
+            windows.push(window);
+        }
+    }
+    Ok(windows)
 }
 
 fn fill(

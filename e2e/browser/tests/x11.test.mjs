@@ -56,7 +56,8 @@ after(async () => {
 });
 
 test('xterm: frames decode, typing and a drag reach the program, RESOLUTION resizes live', async () => {
-  const agent = await x11Agent('xterm -bg white -fg black');
+  // A plain `sh`: the user's interactive shell start-up (.bashrc) is no part of the test.
+  const agent = await x11Agent('xterm -bg white -fg black -e sh');
   const started = agent.cmd('start', '--width', 960, '--height', 540);
   assert.equal(started.error, 'none');
   const page = await browser.newPage({ viewport: { width: 960, height: 540 } });
