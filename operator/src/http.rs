@@ -1,17 +1,11 @@
 //! /metrics, /healthz and /readyz.
 
-use std::net::SocketAddr;
-
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
-}
 
 pub async fn serve(listener: TcpListener, metrics: Metrics, stop: CancellationToken) {
     let app = Router::new()

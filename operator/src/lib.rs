@@ -60,7 +60,7 @@ pub async fn run(
     });
     let client = Client::try_default().await?;
     let metrics = Metrics::new();
-    let listener = http::bind(config.metrics_listen)
+    let listener = tokio::net::TcpListener::bind(config.metrics_listen)
         .await
         .map_err(|source| RunError::Listen {
             addr: config.metrics_listen,
@@ -140,6 +140,8 @@ async fn control(client: Client, config: Config, metrics: Metrics, stop: Cancell
         fleet.clone(),
         links.clone(),
         wakes.clone(),
+        config.command_token.clone(),
+        config.call_timeout,
         stop.child_token(),
     ));
     let reporter = Reporter {
@@ -184,41 +186,66 @@ async fn control(client: Client, config: Config, metrics: Metrics, stop: Cancell
         .await;
 }
 
-/// Keeps the `sessions{phase}` gauge current.
+/// Every phase, each at its [`phase_index`].
+const PHASES: [Phase; 6] = [
+    Phase::Pending,
+    Phase::Starting,
+    Phase::Running,
+    Phase::Stopping,
+    Phase::Ended,
+    Phase::Failed,
+];
+
+/// `phase`'s place in [`PHASES`] (exhaustive, so a new phase cannot be forgotten).
+fn phase_index(phase: Phase) -> usize {
+    match phase {
+        Phase::Pending => 0,
+        Phase::Starting => 1,
+        Phase::Running => 2,
+        Phase::Stopping => 3,
+        Phase::Ended => 4,
+        Phase::Failed => 5,
+    }
+}
+
+/// Keeps the `sessions{phase}` gauge current: recounts the controller's cache every 5 s, in one
+/// pass, and sets every phase's gauge (0 included).
 async fn count_phases(
     store: kube::runtime::reflector::Store<OpenSpaceSession>,
     metrics: Metrics,
     stop: CancellationToken,
 ) {
-    let phases = [
-        Phase::Pending,
-        Phase::Starting,
-        Phase::Running,
-        Phase::Stopping,
-        Phase::Ended,
-        Phase::Failed,
-    ];
     loop {
-        let all = store.state();
-        for phase in phases {
-            let n = all
-                .iter()
-                .filter(|s| {
-                    s.status
-                        .as_ref()
-                        .and_then(|st| st.phase)
-                        .unwrap_or_default()
-                        == phase
-                })
-                .count();
+        let mut counts = [0_i64; PHASES.len()];
+        for session in store.state() {
+            let phase = session
+                .status
+                .as_ref()
+                .and_then(|st| st.phase)
+                .unwrap_or_default();
+            counts[phase_index(phase)] += 1;
+        }
+        for (phase, n) in PHASES.into_iter().zip(counts) {
             metrics
                 .sessions
                 .with_label_values(&[&format!("{phase:?}")])
-                .set(n as i64);
+                .set(n);
         }
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_phase_is_at_its_own_index() {
+        for (i, phase) in PHASES.into_iter().enumerate() {
+            assert_eq!(phase_index(phase), i, "{phase:?}");
         }
     }
 }

@@ -10,7 +10,7 @@ pub struct Metrics {
     registry: Registry,
     pub reconcile_seconds: Histogram,
     pub reconcile_errors: IntCounter,
-    /// Sessions by phase, recomputed from the controller's cache at every scrape.
+    /// Sessions by phase, recounted from the controller's cache every 5 s (`count_phases`).
     pub sessions: IntGaugeVec,
     /// Created -> START acknowledged.
     pub scheduling_seconds: Histogram,

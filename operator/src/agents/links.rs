@@ -50,14 +50,6 @@ impl Links {
         }
     }
 
-    pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
-    }
-
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     /// One request, one answer. Protocol-level refusals (`error` other than `none`) are answers,
     /// not errors; errors mean the server could not be asked.
     pub async fn call(&self, server: &Server, request: &Request) -> Result<Answer, CallError> {

@@ -123,11 +123,6 @@ impl Fleet {
         servers.get(server).is_some_and(|s| s.live)
     }
 
-    pub fn unreachable_since(&self, server: &str) -> Option<Instant> {
-        let servers = self.servers.lock().unwrap_or_else(|p| p.into_inner());
-        servers.get(server).and_then(|s| s.unreachable_since)
-    }
-
     /// Notes a failed call; returns since when the server has been unreachable.
     pub fn mark_unreachable(&self, server: &str, now: Instant) -> Instant {
         self.with(server, |s| {
@@ -269,6 +264,11 @@ mod tests {
         );
         assert!(!fleet.is_live("s"));
         fleet.mark_reachable("s");
-        assert_eq!(fleet.unreachable_since("s"), None);
+        let later = now + Duration::from_secs(5);
+        assert_eq!(
+            fleet.mark_unreachable("s", later),
+            later,
+            "reachable again: the old clock is gone"
+        );
     }
 }

@@ -29,16 +29,17 @@ pub enum Wake {
 const RETRY_MIN: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
-/// Follows the directory: starts a watcher per agent server, stops those that left.
+/// Follows the directory: starts a watcher per agent server (connecting with `token`, within
+/// `timeout`), stops those that left.
 pub async fn run(
     directory: Arc<Directory>,
     fleet: Arc<Fleet>,
     links: Arc<Links>,
     wake: UnboundedSender<Wake>,
+    token: Option<String>,
+    timeout: Duration,
     stop: CancellationToken,
 ) {
-    let token = links.token().map(str::to_owned);
-    let timeout = links.timeout();
     let mut changes = directory.subscribe();
     let mut running: HashMap<String, (String, CancellationToken)> = HashMap::new();
     loop {

@@ -75,7 +75,7 @@ pub async fn run(session: &OpenSpaceSession, ctx: &Context) -> Result<Action, Er
             "gave up stopping after {}s, the instance may still run: {message}",
             deleting_for.as_secs()
         );
-        ctx.event(session, true, "StopGaveUp", note).await;
+        ctx.event(session, true, "StopGaveUp", note);
     }
     ctx.untrack(&uid);
     // Servers that cannot push (the seed's) will not say a slot freed: wake the waiting now.

@@ -5,7 +5,7 @@ use openspace_crds::{OpenSpaceSession, OpenSpaceSessionStatus, Phase};
 use openspace_protocol::{Request, StartRequest};
 use tokio::time::Instant;
 
-use super::status::{set_condition, READY};
+use super::status::{end, set_condition, READY};
 use super::steps::{self, Facts, Next, Observed};
 use super::url::UrlValues;
 use super::{fail, now, since, Context, Error, Tracked};
@@ -77,10 +77,10 @@ pub async fn run(
             status.observed_generation = generation;
             if !answer.is_ok() {
                 let note = format!("RESOLUTION refused: {}", answer.error);
-                ctx.event(session, true, "ResizeFailed", note).await;
+                ctx.event(session, true, "ResizeFailed", note);
             } else {
                 let note = format!("resized to {}x{}", resolution.width, resolution.height);
-                ctx.event(session, false, "Resized", note).await;
+                ctx.event(session, false, "Resized", note);
             }
             ctx.write_status(session, &status).await?;
             Ok(Action::requeue(ctx.config.status_interval))
@@ -88,23 +88,17 @@ pub async fn run(
         Next::End(message) => {
             let answer = ctx.links.call(&server, &Request::Stop { id }).await?;
             tracing::info!(session = uid, "{message}: STOP answered {}", answer.error);
-            let now = now();
             let mut status = status;
-            status.phase = Some(Phase::Ended);
-            status.ended_at = Some(now.clone());
-            status.message = Some(message.clone());
-            status.url = None;
-            set_condition(
+            end(
                 &mut status,
-                READY,
-                false,
+                Phase::Ended,
                 "Ended",
                 &message,
                 generation,
-                &now,
+                &now(),
             );
             ctx.write_status(session, &status).await?;
-            ctx.event(session, false, "Ended", message).await;
+            ctx.event(session, false, "Ended", message);
             ctx.wake(Wake::Capacity);
             Ok(Action::await_change())
         }
@@ -201,8 +195,7 @@ async fn ready(
             .ready_seconds
             .observe(since(created).as_secs_f64());
     }
-    ctx.event(session, false, "Running", format!("watch at {url}"))
-        .await;
+    ctx.event(session, false, "Running", format!("watch at {url}"));
     // Our write comes back through the watch and re-runs this with the Running object.
     Ok(Action::requeue(ctx.config.status_interval))
 }

@@ -173,7 +173,7 @@ impl Context {
         }
     }
 
-    async fn event(&self, session: &OpenSpaceSession, warning: bool, reason: &str, note: String) {
+    fn event(&self, session: &OpenSpaceSession, warning: bool, reason: &str, note: String) {
         let event = Event {
             type_: if warning {
                 EventType::Warning
@@ -299,24 +299,17 @@ async fn fail(
     reason: &str,
     message: String,
 ) -> Result<Action, Error> {
-    let now = now();
-    let generation = session.metadata.generation;
-    status.phase = Some(Phase::Failed);
-    status.ended_at = Some(now.clone());
-    status.message = Some(message.clone());
-    status.url = None;
-    status::set_condition(
+    status::end(
         &mut status,
-        status::READY,
-        false,
+        Phase::Failed,
         reason,
         &message,
-        generation,
-        &now,
+        session.metadata.generation,
+        &now(),
     );
     let slot = status.server.clone().zip(status.instance_id);
     ctx.write_status(session, &status).await?;
-    ctx.event(session, true, reason, message).await;
+    ctx.event(session, true, reason, message);
     if let Some(uid) = session.uid() {
         ctx.update(&uid, |t| t.waiting = false);
         // The instance may outlive the failure (e.g. its server comes back): free the slot if it

@@ -1,5 +1,6 @@
 //! A Pending session: find a server, START with the session's UID, record where it landed.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -22,6 +23,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// Test fault injection: `OPENSPACE_OPERATOR_FAULT=exit-after-start` makes the process exit right
 /// after an acknowledged START, before the status write, to prove restarts lose nothing.
 const FAULT_ENV: &str = "OPENSPACE_OPERATOR_FAULT";
+/// Whether [`FAULT_ENV`] asks for that exit (read once).
+static EXIT_AFTER_START: LazyLock<bool> =
+    LazyLock::new(|| std::env::var(FAULT_ENV).as_deref() == Ok("exit-after-start"));
 
 pub async fn run(
     session: &OpenSpaceSession,
@@ -74,7 +78,7 @@ pub async fn run(
                 Ok(Some(placed)) => {
                     ctx.scheduler.acked(&server.name, uid);
                     ctx.update(uid, |t| t.placed = Some(placed.clone()));
-                    if std::env::var(FAULT_ENV).as_deref() == Ok("exit-after-start") {
+                    if *EXIT_AFTER_START {
                         tracing::error!("{FAULT_ENV}: exiting between START and the status write");
                         std::process::exit(86);
                     }
@@ -203,7 +207,7 @@ async fn starting(
     // The usual path gets one Event (Running); taking over an earlier START is worth its own.
     // Fewer Events keep the apiserver free for status writes when hundreds start at once.
     if how != "started" {
-        ctx.event(session, false, "Scheduled", message).await;
+        ctx.event(session, false, "Scheduled", message);
     }
     Ok(Action::requeue(ctx.config.status_interval))
 }
@@ -245,7 +249,7 @@ async fn pending(
             &now,
         );
         ctx.write_status(session, &status).await?;
-        ctx.event(session, false, reason, message).await;
+        ctx.event(session, false, reason, message);
     }
     // Woken early when a slot frees; the backoff only bounds the wait for servers that cannot
     // push (the seed's supervisor).

@@ -1,7 +1,7 @@
 //! Building `.status`: conditions that keep their transition time, and the phase messages.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use openspace_crds::OpenSpaceSessionStatus;
+use openspace_crds::{OpenSpaceSessionStatus, Phase};
 
 pub const SCHEDULED: &str = "Scheduled";
 pub const READY: &str = "Ready";
@@ -33,6 +33,23 @@ pub fn set_condition(
         last_transition_time: transition,
     });
     status.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+}
+
+/// Ends the session in `phase` (Ended or Failed) with `message`: `endedAt` now, no URL, and
+/// Ready=False for `reason`.
+pub fn end(
+    status: &mut OpenSpaceSessionStatus,
+    phase: Phase,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    status.phase = Some(phase);
+    status.ended_at = Some(now.clone());
+    status.message = Some(message.to_owned());
+    status.url = None;
+    set_condition(status, READY, false, reason, message, generation, now);
 }
 
 #[cfg(test)]

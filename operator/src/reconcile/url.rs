@@ -1,5 +1,7 @@
 //! `--url-template`: the URL written to `.status.url` once a session runs.
 
+use crate::servers::bracket_ipv6;
+
 /// What the template's placeholders stand for.
 pub struct UrlValues<'a> {
     /// The agent's public host (annotation, node address, or pod IP).
@@ -73,15 +75,6 @@ impl UrlTemplate {
             }
         }
         url
-    }
-}
-
-/// An IPv6 pod IP must be bracketed to be a URL host.
-fn bracket_ipv6(host: &str) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
     }
 }
 

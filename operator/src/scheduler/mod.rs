@@ -7,7 +7,7 @@
 pub mod placement;
 pub mod reservations;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,8 +51,8 @@ struct Ask {
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub free: u32,
-    /// Sessions on busy slots, when the server reports them (agents do).
-    pub sessions: Option<Vec<(String, u32)>>,
+    /// Sessions on busy slots (owner -> slot id), when the server reports them (agents do).
+    pub sessions: Option<HashMap<String, u32>>,
 }
 
 impl Reply {
@@ -62,11 +62,14 @@ impl Reply {
         }
         let free = answer.total?.saturating_sub(answer.running?);
         let sessions = answer.slots.as_ref().map(|slots| {
-            slots
-                .iter()
-                .filter(|s| s.status != SlotStatus::Idle)
-                .filter_map(|s| s.session.clone().map(|owner| (owner, s.id)))
-                .collect()
+            let mut owners = HashMap::new();
+            for slot in slots.iter().filter(|s| s.status != SlotStatus::Idle) {
+                if let Some(owner) = &slot.session {
+                    // The first slot listed for an owner wins, should it hold several.
+                    owners.entry(owner.clone()).or_insert(slot.id);
+                }
+            }
+            owners
         });
         Some(Self { free, sessions })
     }
@@ -185,8 +188,8 @@ pub fn decide(
         let owned = reply
             .as_ref()
             .and_then(|r| r.sessions.as_ref())
-            .and_then(|s| s.iter().find(|(owner, _)| owner == session));
-        if let Some((_, id)) = owned {
+            .and_then(|s| s.get(session));
+        if let Some(id) = owned {
             return Decision::Adopt {
                 server: server.clone(),
                 id: *id,
@@ -210,15 +213,13 @@ pub fn decide(
         .iter()
         .map(|(i, reply)| {
             let server = &servers[*i];
-            let listed: Option<HashSet<String>> = reply
-                .sessions
-                .as_ref()
-                .map(|s| s.iter().map(|(owner, _)| owner.clone()).collect());
             Candidate {
                 server: &server.name,
-                free: reply
-                    .free
-                    .saturating_sub(book.held(&server.name, asked_at, listed.as_ref())),
+                free: reply.free.saturating_sub(book.held(
+                    &server.name,
+                    asked_at,
+                    reply.sessions.as_ref(),
+                )),
             }
         })
         .collect();
@@ -378,7 +379,10 @@ mod tests {
             ..Answer::ok("SERVER_STATUS", 0)
         };
         let r = Reply::from_answer(&answer).unwrap();
-        assert_eq!((r.free, r.sessions), (2, Some(vec![("u".to_string(), 0)])));
+        assert_eq!(
+            (r.free, r.sessions),
+            (2, Some(HashMap::from([("u".to_string(), 0)])))
+        );
         let seed = Answer {
             running: Some(3),
             total: Some(3),

@@ -6,7 +6,7 @@
 //! connection per server keeps requests in order; for the seed's one-shot connections the
 //! server has answered START before the later request was even sent).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -51,13 +51,18 @@ impl Reservations {
     }
 
     /// How many of `server`'s reservations an answer asked at `asked_at` (listing `listed`
-    /// sessions, when the server reports them) may not include yet.
-    pub fn held(&self, server: &str, asked_at: Instant, listed: Option<&HashSet<String>>) -> u32 {
+    /// sessions, owner -> slot id, when the server reports them) may not include yet.
+    pub fn held(
+        &self,
+        server: &str,
+        asked_at: Instant,
+        listed: Option<&HashMap<String, u32>>,
+    ) -> u32 {
         let Some(list) = self.by_server.get(server) else {
             return 0;
         };
         list.iter()
-            .filter(|r| !listed.is_some_and(|l| l.contains(&r.session)))
+            .filter(|r| !listed.is_some_and(|l| l.contains_key(&r.session)))
             .filter(|r| r.acked_at.is_none_or(|acked| acked >= asked_at))
             .count() as u32
     }
@@ -105,7 +110,7 @@ mod tests {
         let mut book = Reservations::default();
         book.reserve("a", "s1");
         book.reserve("a", "s2");
-        let listed: HashSet<String> = ["s1".to_string()].into();
+        let listed: HashMap<String, u32> = [("s1".to_string(), 0)].into();
         assert_eq!(book.held("a", t0, Some(&listed)), 1);
         book.release("a", "s2");
         assert_eq!(book.held("a", t0, Some(&listed)), 0);

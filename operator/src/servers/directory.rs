@@ -14,6 +14,8 @@ use tokio::sync::watch;
 use super::{external_servers, server_from_pod, Server};
 
 pub struct Directory {
+    /// The namespace the agent pods are watched in.
+    namespace: String,
     pods: Store<Pod>,
     nodes: Store<Node>,
     externals: Vec<Server>,
@@ -35,6 +37,7 @@ impl Directory {
         let (nodes, node_writer) = reflector::store();
         let (changes, _) = watch::channel(0);
         let directory = Arc::new(Self {
+            namespace: namespace.to_owned(),
             pods,
             nodes,
             externals: external_servers(external_urls),
@@ -89,11 +92,10 @@ impl Directory {
         if let Some(external) = self.externals.iter().find(|s| s.name == name) {
             return Some(external.clone());
         }
-        self.pods
-            .state()
-            .iter()
-            .find(|p| p.metadata.name.as_deref() == Some(name))
-            .and_then(|pod| server_from_pod(pod, self.node_of(pod).as_deref()))
+        let pod = self
+            .pods
+            .get(&ObjectRef::new(name).within(&self.namespace))?;
+        server_from_pod(&pod, self.node_of(&pod).as_deref())
     }
 
     /// A counter bumped on every change of pods or nodes.

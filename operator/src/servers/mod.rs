@@ -56,11 +56,7 @@ pub fn server_from_pod(pod: &Pod, node: Option<&Node>) -> Option<Server> {
         .find(|p| p.name.as_deref() == Some(COMMAND_PORT_NAME))
         .map(|p| p.container_port)
         .unwrap_or(DEFAULT_COMMAND_PORT);
-    let url = if ip.contains(':') {
-        format!("ws://[{ip}]:{port}")
-    } else {
-        format!("ws://{ip}:{port}")
-    };
+    let url = format!("ws://{}:{port}", bracket_ipv6(&ip));
     let public_host = pod
         .metadata
         .annotations
@@ -78,6 +74,15 @@ pub fn server_from_pod(pod: &Pod, node: Option<&Node>) -> Option<Server> {
         labels: pod.metadata.labels.clone().unwrap_or_default(),
         external: false,
     })
+}
+
+/// An IPv6 address must be bracketed to be a URL host (already bracketed ones are left alone).
+pub fn bracket_ipv6(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
 }
 
 /// The node's ExternalIP, else its Hostname address.

@@ -62,7 +62,6 @@ impl Cluster {
             "metadata": {"name": agent.name, "labels": {
                 "app.kubernetes.io/name": "openspace",
                 "app.kubernetes.io/component": "agent",
-                "gpu": agent.gpu,
             }},
             "spec": {"containers": [{"name": "agent", "image": "openspace-agent:test", "ports": [
                 {"name": "command", "containerPort": agent.command_port}
@@ -291,8 +290,12 @@ impl Process {
 
     /// SIGTERM, then SIGKILL after 10 s; always reaped.
     pub fn stop(&mut self) {
+        if self.child.is_none() {
+            return;
+        }
+        // While the child is still held, so `pid()` is its id.
+        self.signal(nix::sys::signal::Signal::SIGTERM);
         if let Some(mut child) = self.child.take() {
-            self.signal_pid(child.id() as i32, nix::sys::signal::Signal::SIGTERM);
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -303,10 +306,6 @@ impl Process {
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-
-    fn signal_pid(&self, pid: i32, signal: nix::sys::signal::Signal) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
     }
 }
 
@@ -346,7 +345,6 @@ fn spawn(name: &str, mut command: Command, key: Option<&'static str>) -> (Proces
 pub struct Agent {
     pub name: String,
     pub ip: String,
-    pub gpu: String,
     pub command_port: i32,
     pub process: Process,
 }
@@ -354,10 +352,6 @@ pub struct Agent {
 impl Agent {
     /// `extra`: e.g. `["--capacity", "2", "--instance-command", "sleep 600"]`.
     pub fn start(name: &str, extra: &[&str]) -> Agent {
-        Self::start_with_gpu(name, "any", extra)
-    }
-
-    pub fn start_with_gpu(name: &str, gpu: &str, extra: &[&str]) -> Agent {
         let ip = next_ip();
         let binary = std::env::var_os("OPENSPACE_AGENT_BIN")
             .map(PathBuf::from)
@@ -383,7 +377,6 @@ impl Agent {
         Agent {
             name: name.to_owned(),
             ip,
-            gpu: gpu.to_owned(),
             command_port: port,
             process,
         }
