@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 e2e/control-plane/build-tools.sh --quiet >/dev/null
-helm="$HOME/.cache/openspace-k8s/bin/helm"
+helm="${OPENSPACE_CACHE:-$HOME/.cache/openspace-k8s}/bin/helm"
 chart=charts/openspace
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -20,10 +20,11 @@ render() {
 }
 has() { grep -qE -- "$2" "$out/$1.yaml" || fail "$1: expected /$2/"; }
 lacks() { ! grep -qE -- "$2" "$out/$1.yaml" || fail "$1: unexpected /$2/"; }
-# refuse WHAT [flags...]: the chart must refuse these values.
+# refuse WHAT REASON [flags...]: the chart must refuse these values, saying REASON (a regex).
 refuse() {
-  local what=$1; shift
+  local what=$1 reason=$2; shift 2
   if "$helm" template rel "$chart" "$@" >/dev/null 2>"$out/err"; then fail "accepted $what"; fi
+  grep -qE -- "$reason" "$out/err" || fail "refused $what, but not for /$reason/: $(cat "$out/err")"
 }
 
 cmp -s crds/openspacesession.yaml "$chart/crds/openspacesession.yaml" \
@@ -96,11 +97,12 @@ lacks small '^kind: PodDisruptionBudget$'
 lacks small '^kind: NetworkPolicy$'
 lacks small '^kind: ClusterRole$'
 
-render frontend --set frontend.enabled=true --set frontend.maxSessions=3
+render frontend --set frontend.enabled=true --set frontend.maxSessions=7
 has frontend 'name: rel-openspace-frontend'
 has frontend 'command: \["/usr/local/bin/openspace-frontend"\]'
 has frontend 'verbs: \["create", "get", "list", "watch", "delete"\]'
-has frontend 'value: "3"'
+has frontend 'value: "7"'
+has frontend 'type: Recreate'
 lacks defaults 'openspace-frontend'
 lacks frontend '^kind: Ingress$'
 render frontend-ingress --set frontend.enabled=true --set frontend.ingress.host=start.example.org \
@@ -109,12 +111,12 @@ has frontend-ingress 'host: "start.example.org"'
 has frontend-ingress 'secretName: start-tls'
 
 # ---- values the schema or the templates refuse
-refuse "frontend.maxSessions 0" --set frontend.maxSessions=0
-refuse "a string capacity" --set-string agent.capacity=three
-refuse "capacity 0" --set agent.capacity=0
-refuse "an unknown key" --set agent.capacityy=3
-refuse "an unknown placement" --set operator.placement=random
-refuse "an Ingress without a host" --set ingress.enabled=true
-refuse "a bad duration" --set operator.leaderElection.leaseDuration=soon
+refuse "frontend.maxSessions 0" "/frontend/maxSessions': minimum" --set frontend.maxSessions=0
+refuse "a string capacity" "/agent/capacity': got string" --set-string agent.capacity=three
+refuse "capacity 0" "/agent/capacity': minimum" --set agent.capacity=0
+refuse "an unknown key" "'capacityy' not allowed" --set agent.capacityy=3
+refuse "an unknown placement" "/operator/placement': value must be one of" --set operator.placement=random
+refuse "an Ingress without a host" "ingress.host is required" --set ingress.enabled=true
+refuse "a bad duration" "'soon' does not match pattern" --set operator.leaderElection.leaseDuration=soon
 
 echo "chart-check: ok"

@@ -8,11 +8,11 @@ cd "$(dirname "$0")/../.."
 
 e2e/control-plane/build-tools.sh --quiet >/dev/null
 random() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-export OPERATOR_TOKEN=$(random) FRONTEND_TOKEN=$(random)
 # The operator's and the frontend's identities: what pods of the chart's ServiceAccounts present.
+# The control plane's kubeconfig gets a context for each (e2e/flow/lib/cluster.mjs uses them).
 groups="system:serviceaccounts,system:serviceaccounts:openspace,system:authenticated"
-export EXTRA_TOKENS="$OPERATOR_TOKEN,system:serviceaccount:openspace:openspace-operator,operator-uid,$groups
-$FRONTEND_TOKEN,system:serviceaccount:openspace:openspace-frontend,frontend-uid,$groups"
+export EXTRA_TOKENS="$(random),system:serviceaccount:openspace:openspace-operator,operator-uid,$groups
+$(random),system:serviceaccount:openspace:openspace-frontend,frontend-uid,$groups"
 dir="${TMPDIR:-/tmp}/openspace-e2e-$$"
 # With an argument, that script (a benchmark) runs instead of the tests.
 if [ $# -gt 0 ]; then

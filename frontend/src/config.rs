@@ -20,7 +20,8 @@ pub struct Config {
     )]
     pub listen: SocketAddr,
 
-    /// Namespace the sessions are created in (default: the pod's namespace, else `default`).
+    /// Namespace the sessions are created in (default: the client's, i.e. the pod's namespace in a
+    /// cluster, the kubeconfig context's outside one).
     #[arg(long, env = "OPENSPACE_SESSION_NAMESPACE")]
     pub namespace: Option<String>,
 
@@ -48,18 +49,15 @@ pub struct Config {
     #[arg(long, env = "OPENSPACE_SECURE_COOKIE")]
     pub secure_cookie: bool,
 
-    /// `text` or `json` logs.
-    #[arg(long, env = "OPENSPACE_LOG_FORMAT", default_value = "text")]
-    pub log_format: String,
+    /// Log format (the level is `RUST_LOG`).
+    #[arg(long, env = "OPENSPACE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
-impl Config {
-    pub fn namespace(&self) -> String {
-        self.namespace
-            .clone()
-            .or_else(|| std::env::var("POD_NAMESPACE").ok())
-            .unwrap_or_else(|| "default".to_owned())
-    }
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// A duration the CRD's pattern accepts (`90s`, `2m`): whole seconds.

@@ -74,6 +74,14 @@ fn no_visitor() -> Response {
     )
 }
 
+fn not_ready() -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "The sessions are not known yet; try again in a moment.".into(),
+    )
+}
+
 /// The start page; a first visit gets its visitor cookie here.
 async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let mut response = asset("text/html; charset=utf-8", INDEX_HTML);
@@ -159,7 +167,9 @@ async fn events(State(state): State<AppState>, headers: HeaderMap) -> Response {
     };
     let label = visitor.label();
     let sessions = Arc::clone(&state.sessions);
-    sessions.ready().await;
+    if !sessions.ready().await {
+        return not_ready();
+    }
     let changes = tokio_stream::wrappers::WatchStream::new(sessions.changes());
     let mut last = None;
     let stream =

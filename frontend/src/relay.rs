@@ -3,10 +3,10 @@
 //! session's status URL) into its SESSION message and shows the agent's messages as coming from
 //! 0, so ids, tokens and the agent's address stay on the server.
 
-use axum::extract::ws::{Message, WebSocket};
-use futures_util::{SinkExt, StreamExt};
+use axum::extract::ws::WebSocket;
+use futures_util::SinkExt;
+use openspace_viewer::relay::connect;
 use serde_json::Value;
-use tokio_tungstenite::tungstenite::Message as Upstream;
 
 /// The id the page uses for "my session".
 pub const PAGE_ID: i64 = 0;
@@ -80,44 +80,21 @@ pub fn rewrite_down(text: &str, target: &Target) -> String {
 
 /// Connects to the agent's signaling and relays both ways until either side closes.
 pub async fn relay(mut browser: WebSocket, target: Target) {
-    let upstream = match tokio_tungstenite::connect_async(target.signaling.as_str()).await {
-        Ok((socket, _)) => socket,
+    let upstream = match connect(&target.signaling, MAX_SIGNALING_BYTES).await {
+        Ok(socket) => socket,
         Err(e) => {
             tracing::warn!(error = %e, "the session's signaling does not answer");
             let _ = browser.close().await;
             return;
         }
     };
-    let (mut to_agent, mut from_agent) = upstream.split();
-    let (mut to_page, mut from_page) = browser.split();
-    loop {
-        tokio::select! {
-            message = from_page.next() => {
-                let Some(Ok(message)) = message else { break };
-                let forwarded = match message {
-                    Message::Text(text) => Upstream::text(rewrite_up(text.as_str(), &target)),
-                    Message::Close(_) => break,
-                    _ => continue,
-                };
-                if to_agent.send(forwarded).await.is_err() {
-                    break;
-                }
-            }
-            message = from_agent.next() => {
-                let Some(Ok(message)) = message else { break };
-                let forwarded = match message {
-                    Upstream::Text(text) => Message::Text(rewrite_down(text.as_str(), &target).into()),
-                    Upstream::Close(_) => break,
-                    _ => continue,
-                };
-                if to_page.send(forwarded).await.is_err() {
-                    break;
-                }
-            }
-        }
-    }
-    let _ = to_agent.send(Upstream::Close(None)).await;
-    let _ = to_page.close().await;
+    openspace_viewer::relay::relay(
+        browser,
+        upstream,
+        |text| rewrite_up(text, &target),
+        |text| rewrite_down(text, &target),
+    )
+    .await;
 }
 
 #[cfg(test)]
@@ -182,5 +159,22 @@ mod tests {
         assert_eq!(down["caller_id"].as_i64(), Some(0));
         assert_eq!(rewrite_down("SESSION_OK", &t()), "SESSION_OK");
         assert_eq!(rewrite_up("not json", &t()), "not json");
+    }
+
+    #[tokio::test]
+    async fn wss_session_urls_are_reachable() {
+        // A TCP server that hangs up at once: the attempt gets as far as the TLS handshake and
+        // fails there, not for want of TLS support.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                drop(stream);
+            }
+        });
+        let error = connect(&format!("wss://{addr}/signaling"), 1024)
+            .await
+            .unwrap_err();
+        assert!(!error.contains("TLS support not compiled in"), "{error}");
     }
 }

@@ -16,7 +16,7 @@ use openspace_crds::{OpenSpaceSession, OpenSpaceSessionSpec, Phase, Resolution};
 use tokio::sync::{watch, Mutex};
 
 use crate::config::{crd_duration, Config};
-use crate::view::{is_live, visitors_session};
+use crate::view::{is_live, owner, visitors_session};
 use crate::visitor::LABEL;
 
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "openspace-frontend");
@@ -25,6 +25,8 @@ pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "openspace
 pub enum SessionError {
     #[error("all {0} sessions are in use")]
     Full(usize),
+    #[error("the list of sessions has not arrived from the Kubernetes API yet")]
+    NotReady,
     #[error("the Kubernetes API refused: {0}")]
     Kube(#[from] kube::Error),
 }
@@ -41,7 +43,11 @@ pub struct Sessions {
 impl Sessions {
     /// Starts the reflector (and the sweep) in the background.
     pub fn start(client: Client, config: Config) -> Arc<Self> {
-        let api: Api<OpenSpaceSession> = Api::namespaced(client, &config.namespace());
+        let api: Api<OpenSpaceSession> = match &config.namespace {
+            Some(namespace) => Api::namespaced(client, namespace),
+            // The pod's own namespace in a cluster, the kubeconfig context's outside one.
+            None => Api::default_namespaced(client),
+        };
         let (store, writer) = reflector::store();
         let (notify, changed) = watch::channel(0u64);
         let selector = format!("{}={}", MANAGED_BY.0, MANAGED_BY.1);
@@ -92,8 +98,11 @@ impl Sessions {
         label: &str,
         resolution: Resolution,
     ) -> Result<Arc<OpenSpaceSession>, SessionError> {
+        // An empty cache would count no live sessions and let anyone past the limits.
+        if !self.ready().await {
+            return Err(SessionError::NotReady);
+        }
         let _one_at_a_time = self.creating.lock().await;
-        self.ready().await;
         let sessions = self.all();
         if let Some(mine) = visitors_session(&sessions, label).filter(|s| is_live(s)) {
             return Ok(Arc::clone(mine));
@@ -141,13 +150,7 @@ impl Sessions {
     pub async fn end_for(&self, label: &str) -> Result<usize, SessionError> {
         let mut ended = 0;
         for session in self.all() {
-            let ours = session
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(LABEL))
-                .map(String::as_str)
-                == Some(label);
+            let ours = owner(&session) == Some(label);
             if ours && session.metadata.deletion_timestamp.is_none() {
                 if let Some(name) = &session.metadata.name {
                     match self.api.delete(name, &DeleteParams::default()).await {
@@ -180,9 +183,9 @@ impl Sessions {
                     .ended_at
                     .as_ref()
                     .or(session.metadata.creation_timestamp.as_ref());
-                let old = since.is_none_or(|t| {
-                    now.duration_since(t.0).as_secs() as u64 >= self.config.keep_ended.as_secs()
-                });
+                // Signed: a clock behind the apiserver's gives a negative age, not a huge one.
+                let keep = i64::try_from(self.config.keep_ended.as_secs()).unwrap_or(i64::MAX);
+                let old = since.is_none_or(|t| now.duration_since(t.0).as_secs() >= keep);
                 if let (true, Some(name)) = (old, &session.metadata.name) {
                     if let Err(e) = self.api.delete(name, &DeleteParams::default()).await {
                         tracing::debug!(session = %name, error = %e, "sweeping an ended session failed");

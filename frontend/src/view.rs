@@ -47,7 +47,7 @@ pub fn is_live(session: &OpenSpaceSession) -> bool {
     !deleting(session) && !matches!(phase(session), Phase::Ended | Phase::Failed)
 }
 
-fn owner(session: &OpenSpaceSession) -> Option<&str> {
+pub(crate) fn owner(session: &OpenSpaceSession) -> Option<&str> {
     session
         .metadata
         .labels
@@ -56,7 +56,9 @@ fn owner(session: &OpenSpaceSession) -> Option<&str> {
         .map(String::as_str)
 }
 
-/// Oldest first (creation time, then name), the order the queue is served in.
+/// Oldest first (creation time, then name): the order the page reports places in the queue.
+/// The operator serves waiting sessions as their retries come up, so this is the order of
+/// waiting, not a promise of service order.
 fn by_age(a: &&Arc<OpenSpaceSession>, b: &&Arc<OpenSpaceSession>) -> std::cmp::Ordering {
     let key = |s: &OpenSpaceSession| {
         (

@@ -6,7 +6,6 @@ const page = { view: null };
 window.page = page;
 
 const TEXT = {
-  connecting: 'Connecting…',
   none: 'Start an interactive OpenSpace session, streamed to this window.',
   Pending: 'Waiting for a rendering server…',
   Starting: 'Starting OpenSpace…',
@@ -35,7 +34,7 @@ function render(view) {
   } else if (view.state === 'waiting') {
     status.textContent = TEXT[view.phase] || `${view.phase}…`;
     if (view.queue) message(`All rendering servers are busy: you are number ${view.queue} in the queue.`);
-    else message(view.phase === 'Pending' ? '' : '');
+    else message('');
   } else if (view.state === 'ended') {
     status.textContent = view.phase === 'Failed' ? 'The session failed.' : 'The session ended.';
     message(view.message || '');

@@ -1,6 +1,8 @@
 //! The viewer page (`web/`: plain HTML, JS and CSS), embedded at build time, and the routes that
 //! serve it under `/frontend/`. The agent serves it next to its signaling; the streaming frontend
-//! serves the same page next to its signaling relay.
+//! serves the same page next to its signaling relay. `relay.rs`: the WebSocket relay both use.
+
+pub mod relay;
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};

@@ -4,18 +4,11 @@
 // frame and subtracts it from its own clock (same machine, same clock).
 //
 //   cargo build --release -p openspace-agent --bins && cd e2e/browser && node bench/x11.mjs
-import { existsSync } from 'node:fs';
-import { Agent, binary } from '../lib/agent.mjs';
+import { Agent, binary, freeDisplays } from '../lib/agent.mjs';
 import { launch, live, until } from '../lib/browser.mjs';
 import { collectLatency, pct } from '../lib/latency.mjs';
 
 process.env.OPENSPACE_PROFILE ||= 'release';
-
-function displayBase() {
-  for (let base = 800; ; base += 1) {
-    if (!existsSync(`/tmp/.X11-unix/X${base}`) && !existsSync(`/tmp/.X${base}-lock`)) return base;
-  }
-}
 
 const browser = await launch();
 console.log('| instance | size | glass-to-glass p50 | p99 | n |');
@@ -23,7 +16,7 @@ console.log('|---|---|---|---|---|');
 for (const [width, height] of [[1280, 720], [1920, 1080]]) {
   for (const kind of ['builtin', 'x11']) {
     const extra = kind === 'x11'
-      ? ['--instance-kind', 'x11', '--instance-command', binary('openspace-x11-clock'), '--x11-display-base', String(displayBase())]
+      ? ['--instance-kind', 'x11', '--instance-command', binary('openspace-x11-clock'), '--x11-display-base', String(freeDisplays(1))]
       : [];
     const agent = await Agent.start(['--capacity', '1', ...extra]);
     agent.cmd('start', '--width', width, '--height', height);

@@ -1,6 +1,7 @@
 // Runs the real openspace-agent on loopback for browser tests, and talks to it with openspace-cmd.
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
+import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
@@ -21,6 +22,16 @@ export async function freePort() {
   const { port } = server.address();
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/** Whether an X server holds display `:n` (its socket or lock file exists). */
+export const displayInUse = (n) => existsSync(`/tmp/.X11-unix/X${n}`) || existsSync(`/tmp/.X${n}-lock`);
+
+/** The first of `count` consecutive display numbers nobody uses, searching from a per-process start. */
+export function freeDisplays(count) {
+  for (let base = 700 + (process.pid % 100) * 4; ; base += count) {
+    if (Array.from({ length: count }, (_, i) => base + i).every((n) => !displayInUse(n))) return base;
+  }
 }
 
 export class Agent {

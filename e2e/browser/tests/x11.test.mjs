@@ -3,23 +3,14 @@
 // the program draws; RESOLUTION resizes the X screen and the stream follows without reconnecting.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { Agent } from '../lib/agent.mjs';
+import { Agent, displayInUse, freeDisplays } from '../lib/agent.mjs';
 import { launch, until, live, grab, difference, mean } from '../lib/browser.mjs';
 
 let browser;
 const agents = [];
 
-/** A display base (2 displays) nobody uses. */
-function displayBase() {
-  for (let base = 700 + (process.pid % 100) * 4; ; base += 2) {
-    const free = (n) => !existsSync(`/tmp/.X11-unix/X${n}`) && !existsSync(`/tmp/.X${n}-lock`);
-    if (free(base) && free(base + 1)) return base;
-  }
-}
-
 async function x11Agent(command) {
-  const base = displayBase();
+  const base = freeDisplays(1);
   const agent = await Agent.start(['--capacity', '1', '--instance-kind', 'x11', '--instance-command', command,
     '--x11-display-base', String(base)]);
   agent.display = base;
@@ -51,7 +42,7 @@ after(async () => {
   await browser?.close();
   for (const agent of agents) {
     assert.equal(await agent.stop(), 0, 'the agent exits cleanly');
-    assert.ok(!existsSync(`/tmp/.X${agent.display}-lock`), 'its X server is gone');
+    assert.ok(!displayInUse(agent.display), 'its X server is gone');
   }
 });
 

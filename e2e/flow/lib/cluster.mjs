@@ -80,7 +80,7 @@ function runCmd(ip, tokenFile, args) {
  * running as the chart's ServiceAccounts (static-token users of those names).
  */
 export async function bringUp({ maxSessions = 1, idleTimeout = '60s' } = {}) {
-  if (!process.env.KUBECONFIG || !process.env.OPERATOR_TOKEN) throw new Error('run through e2e/flow/run.sh');
+  if (!process.env.KUBECONFIG || !process.env.EXTRA_TOKENS) throw new Error('run through e2e/flow/run.sh');
   // The whole chart with its defaults: every object must be accepted by a real apiserver. With no
   // controller-manager or kubelet here its Deployment and DaemonSet never run pods; the operator
   // and the agents run below as local processes, under the identities the chart gives them.
@@ -97,7 +97,7 @@ export async function bringUp({ maxSessions = 1, idleTimeout = '60s' } = {}) {
   const agents = [await agent('agent-a', '127.0.3.1', tokenFile), await agent('agent-b', '127.0.3.2', tokenFile)];
 
   // The operator with nothing but the ServiceAccount's rights.
-  const kubeconfig = tokenKubeconfig('operator', process.env.OPERATOR_TOKEN);
+  const kubeconfig = serviceAccountKubeconfig('operator');
   start('operator', binary('openspace-operator'), [
     '--agent-namespace', NS, '--lease-namespace', NS,
     '--agent-selector', `app.kubernetes.io/name=openspace,app.kubernetes.io/component=agent,app.kubernetes.io/instance=${RELEASE}`,
@@ -106,22 +106,20 @@ export async function bringUp({ maxSessions = 1, idleTimeout = '60s' } = {}) {
   // The frontend likewise, allowing one live session.
   const frontendProcess = start('frontend', binary('openspace-frontend'), [
     '--listen', '127.0.0.1:0', '--namespace', NS, '--max-sessions', String(maxSessions), '--idle-timeout', idleTimeout,
-  ], { KUBECONFIG: tokenKubeconfig('frontend', process.env.FRONTEND_TOKEN), RUST_LOG: 'info,kube=warn' }, /listen_addr=/);
+  ], { KUBECONFIG: serviceAccountKubeconfig('frontend'), RUST_LOG: 'info,kube=warn' }, /listen_addr=/);
   await frontendProcess.seen;
   const frontendUrl = `http://${frontendProcess.entry.logs.join('\n').match(/listen_addr=(\S+)/)[1]}/`;
   return { agents, frontendUrl, operatorKubeconfig: kubeconfig };
 }
 
-/** A kubeconfig for a static-token user (what a pod of a ServiceAccount would have). */
-function tokenKubeconfig(name, token) {
-  const file = path.join(work, `${name}.kubeconfig`);
-  writeFileSync(file, [
-    'apiVersion: v1', 'kind: Config',
-    'clusters: [{name: local, cluster: {server: "' + process.env.APISERVER + '", insecure-skip-tls-verify: true}}]',
-    `users: [{name: ${name}, user: {token: "${token}"}}]`,
-    `contexts: [{name: ${name}, context: {cluster: local, user: ${name}, namespace: ${NS}}}]`,
-    `current-context: ${name}`, '',
-  ].join('\n'));
+/**
+ * A kubeconfig for the chart's ServiceAccount `<release>-<account>`: the control plane's context
+ * for the static-token user of that name (run.sh adds it), what a pod of that account would use.
+ */
+function serviceAccountKubeconfig(account) {
+  const file = path.join(work, `${account}.kubeconfig`);
+  const context = `system:serviceaccount:${NS}:${RELEASE}-${account}`;
+  writeFileSync(file, kubectl('config', 'view', '--raw', '--minify', '--flatten', '--context', context));
   return file;
 }
 
