@@ -2,14 +2,20 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test lint unit browser e2e bench deps crds
+.PHONY: demo cluster-demo test lint unit browser e2e cluster bench deps crds
 
 ## Run the main job locally (see README: what the demo starts and the URL to open).
 demo: deps
 	scripts/demo.sh
 
+## The chart on a real single-node cluster (kubelet, containerd, the images from docker/), with
+## examples/session.yaml, printing the session URL; Ctrl-C tears it all down. Needs root.
+cluster-demo: deps
+	$(CARGO) build --locked -p openspace-agent -p openspace-operator -p openspace-frontend --bins
+	e2e/cluster/run.sh scripts/cluster-demo.sh
+
 ## Everything CI runs: formatting, clippy, the chart, unit and integration tests, browser tests,
-## the end-to-end session flow.
+## the end-to-end session flow, the chart's pods on a real node.
 test: deps lint unit browser e2e
 
 lint:
@@ -42,6 +48,13 @@ e2e:
 	$(CARGO) build --locked -p openspace-agent -p openspace-operator -p openspace-frontend --bins
 	e2e/flow/run.sh
 
+## The chart's pods on a real node: kubelet + containerd + the control plane on this machine
+## (e2e/cluster/cluster.sh), the images built from docker/*.Dockerfile with the debug binaries,
+## helm install, then sessions, failover, agent loss, apiserver restart, upgrade, x11 (needs root).
+cluster:
+	$(CARGO) build --locked -p openspace-agent -p openspace-operator -p openspace-frontend --bins
+	e2e/cluster/run.sh
+
 ## Benchmarks (numbers go to BENCHMARKS.md by hand, with the command).
 bench: deps
 	$(CARGO) bench -p openspace-agent --bench command_api
@@ -55,4 +68,4 @@ bench: deps
 
 ## Installs missing system packages (Debian) and Rust components; fast when all are there.
 deps:
-	scripts/setup.sh
+	MAKECMDGOALS="$(MAKECMDGOALS)" scripts/setup.sh

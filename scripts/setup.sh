@@ -17,6 +17,10 @@ command -v Xvfb >/dev/null || packages+=(xvfb)            # x11 instances' virtu
 command -v xterm >/dev/null || packages+=(xterm)          # x11 tests' programs
 command -v glxgears >/dev/null || packages+=(mesa-utils)  # x11 tests: OpenGL through Mesa
 command -v xdpyinfo >/dev/null || packages+=(x11-utils)   # x11 tests read the display's size
+# The real node of e2e/cluster: container runtime, pod network, image builds without a registry.
+for p in containerd runc containernetworking-plugins iptables conntrack debootstrap buildah; do
+  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || packages+=("$p")
+done
 
 if ((${#packages[@]})); then
   echo "setup: installing ${packages[*]}"
@@ -43,5 +47,9 @@ if [ ! -d e2e/browser/node_modules/playwright-core ]; then
 fi
 
 # etcd + kube-apiserver v1.20.2 (built once from Debian's source, cached under ~/.cache), kubectl
-# and helm: the operator's tests and `make demo` run a real control plane.
-e2e/control-plane/build-tools.sh --quiet >/dev/null
+# and helm: the operator's tests and `make demo` run a real control plane. The node's binaries
+# (kubelet, scheduler, controller-manager, proxy, pause) only for what runs a real node.
+case " ${MAKECMDGOALS:-} " in
+  *" test "*|*" cluster "*|*" cluster-demo "*) e2e/control-plane/build-tools.sh --quiet --node >/dev/null ;;
+  *) e2e/control-plane/build-tools.sh --quiet >/dev/null ;;
+esac

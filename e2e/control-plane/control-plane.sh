@@ -11,6 +11,10 @@
 #   control-plane.sh run    DIR -- CMD...  start, run CMD with KUBECONFIG, APISERVER,
 #                                          ADMIN_TOKEN exported and the cached kubectl/helm
 #                                          first on PATH, always stop; exits with CMD's status
+#   control-plane.sh restart-apiserver DIR [SECONDS]
+#                                          stop the apiserver, keep it down SECONDS (default 0),
+#                                          start it again with the same flags and port, wait
+#                                          for /readyz (etcd and its data stay)
 #
 # Files in DIR: kubeconfig (admin, insecure-skip-tls-verify, one extra context per
 # EXTRA_TOKENS user), env (KEY=VALUE lines: KUBECONFIG, APISERVER, ADMIN_TOKEN,
@@ -25,6 +29,12 @@
 #                      TOKEN,USER,UID[,GROUP[,GROUP...]]
 #                    e.g. EXTRA_TOKENS='t1,system:serviceaccount:ns1:agent,u1,system:serviceaccounts'
 #   APISERVER_EXTRA_ARGS  extra kube-apiserver flags (split on whitespace)
+#   APISERVER_ADDRESS     address it binds to and advertises (default 127.0.0.1); a real node's
+#                    pods reach the `kubernetes` Service there, so e2e/cluster uses its node IP
+#   SERVICE_CIDR     --service-cluster-ip-range (default 10.0.0.0/24)
+#   AUTHORIZATION_MODE    --authorization-mode (default RBAC; e2e/cluster: Node,RBAC)
+#   SERVICE_ACCOUNT_ADMISSION  1: keep the ServiceAccount admission plugin (pods get tokens; it
+#                    needs a controller-manager's token controller); default 0: disabled
 #   READY_TIMEOUT    seconds to wait for readiness (default 60)
 #   STOP_GRACE       seconds between SIGTERM and SIGKILL (default 10)
 set -euo pipefail
@@ -35,11 +45,16 @@ CACHE="${OPENSPACE_CACHE:-$HOME/.cache/openspace-k8s}"
 READY_TIMEOUT="${READY_TIMEOUT:-60}"
 STOP_GRACE="${STOP_GRACE:-10}"
 # files this script creates in DIR (and removes again on stop, except the logs)
-STATE_FILES=(etcd-data certs sa.key sa.pub tokens.csv kubeconfig env etcd.pid kube-apiserver.pid)
+STATE_FILES=(etcd-data certs sa.key sa.pub tokens.csv kubeconfig env etcd.pid kube-apiserver.pid
+             kube-apiserver.args)
+APISERVER_ADDRESS="${APISERVER_ADDRESS:-127.0.0.1}"
+SERVICE_CIDR="${SERVICE_CIDR:-10.0.0.0/24}"
+AUTHORIZATION_MODE="${AUTHORIZATION_MODE:-RBAC}"
+SERVICE_ACCOUNT_ADMISSION="${SERVICE_ACCOUNT_ADMISSION:-0}"
 
 log() { echo "$PROG: $*" >&2; }
 die() { echo "$PROG: ERROR: $*" >&2; exit 1; }
-usage() { sed -n '2,29p' "$0" >&2; exit 2; }
+usage() { sed -n '2,42p' "$0" >&2; exit 2; }
 
 # ------------------------------------------------------------------ helpers
 now_ms() { local s; s=$(date +%s%N); echo $((s / 1000000)); }
@@ -239,7 +254,7 @@ start_once() {
   local etcd_port peer_port api_port deadline rc
   read -r etcd_port peer_port api_port <<<"$(pick_ports 3)"
   ETCD_ENDPOINT="http://127.0.0.1:$etcd_port"
-  APISERVER="https://127.0.0.1:$api_port"
+  APISERVER="https://$APISERVER_ADDRESS:$api_port"
   deadline=$(($(now_ms) + READY_TIMEOUT * 1000))
 
   rm -rf "$DIR/etcd-data"
@@ -258,22 +273,26 @@ start_once() {
   esac
 
   mkdir -p "$DIR/certs"
-  local extra=()
+  local extra=() admission=()
   # shellcheck disable=SC2206  # word splitting of APISERVER_EXTRA_ARGS is intended
   extra=(${APISERVER_EXTRA_ARGS:-})
-  launch kube-apiserver "$KUBE_APISERVER" \
-    --etcd-servers="$ETCD_ENDPOINT" \
-    --cert-dir="$DIR/certs" \
-    --secure-port="$api_port" --bind-address=127.0.0.1 --advertise-address=127.0.0.1 \
-    --service-cluster-ip-range=10.0.0.0/24 \
-    --service-account-issuer=https://kubernetes.default.svc \
-    --service-account-key-file="$DIR/sa.pub" \
-    --service-account-signing-key-file="$DIR/sa.key" \
-    --token-auth-file="$DIR/tokens.csv" \
-    --authorization-mode=RBAC \
-    --allow-privileged=true \
-    --disable-admission-plugins=ServiceAccount \
-    "${extra[@]}"
+  [[ $SERVICE_ACCOUNT_ADMISSION == 1 ]] || admission=(--disable-admission-plugins=ServiceAccount)
+  local args=("$KUBE_APISERVER"
+    --etcd-servers="$ETCD_ENDPOINT"
+    --cert-dir="$DIR/certs"
+    --secure-port="$api_port" --bind-address="$APISERVER_ADDRESS" --advertise-address="$APISERVER_ADDRESS"
+    --service-cluster-ip-range="$SERVICE_CIDR"
+    --service-account-issuer=https://kubernetes.default.svc
+    --service-account-key-file="$DIR/sa.pub"
+    --service-account-signing-key-file="$DIR/sa.key"
+    --token-auth-file="$DIR/tokens.csv"
+    --authorization-mode="$AUTHORIZATION_MODE"
+    --allow-privileged=true
+    "${admission[@]}"
+    "${extra[@]}")
+  # kept for restart-apiserver (NUL-separated: flags may hold spaces)
+  printf '%s\0' "${args[@]}" >"$DIR/kube-apiserver.args"
+  launch kube-apiserver "${args[@]}"
   rc=0; wait_for kube-apiserver "$APISERVER/readyz" "$deadline" '^ok$' \
     -H "Authorization: Bearer $ADMIN_TOKEN" || rc=$?
   case $rc in
@@ -318,6 +337,26 @@ start_cp() {
     echo "ETCD_ENDPOINT=$ETCD_ENDPOINT"
   } >"$DIR/env"
   log "ready in $(( $(now_ms) - t0 )) ms: apiserver $APISERVER (pid $(read_pid kube-apiserver)), etcd $ETCD_ENDPOINT (pid $(read_pid etcd)); logs in $DIR/*.log"
+}
+
+# restart_apiserver SECONDS: the same apiserver (flags, port) down for SECONDS, then ready again
+restart_apiserver() {
+  local down=$1 args=() deadline rc
+  [[ -f $DIR/kube-apiserver.args && -f $DIR/env ]] || die "no control plane started in $DIR"
+  mapfile -d '' args <"$DIR/kube-apiserver.args"
+  # shellcheck disable=SC1091  # written by start_cp
+  source "$DIR/env"
+  stop_proc kube-apiserver
+  log "kube-apiserver stopped; starting it again in ${down}s"
+  sleep "$down"
+  DETACH=1
+  mv -f "$DIR/kube-apiserver.log" "$DIR/kube-apiserver.log.$(date +%s)"
+  launch kube-apiserver "${args[@]}"
+  deadline=$(($(now_ms) + READY_TIMEOUT * 1000))
+  rc=0; wait_for kube-apiserver "$APISERVER/readyz" "$deadline" '^ok$' \
+    -H "Authorization: Bearer $ADMIN_TOKEN" || rc=$?
+  ((rc == 0)) || { tail_log "$DIR/kube-apiserver.log"; die "kube-apiserver not ready again (rc $rc)"; }
+  log "kube-apiserver ready again (pid $(read_pid kube-apiserver))"
 }
 
 # forward_signal SIG CODE: on SIG, send SIGTERM to the command of `run` (a
@@ -393,6 +432,12 @@ case $cmd in
     wait "$CHILD" || rc=$?
     log "command exited with status $rc; stopping the control plane"
     exit "$rc"
+    ;;
+  restart-apiserver)
+    [[ $# -ge 1 && $# -le 2 ]] || usage
+    resolve_dir "$1"
+    find_binaries
+    restart_apiserver "${2:-0}"
     ;;
   -h|--help|help) usage ;;
   *) usage ;;

@@ -52,3 +52,19 @@ export const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 export const variance = (xs) => { const m = mean(xs); return mean(xs.map((x) => (x - m) ** 2)); };
 /** Mean absolute difference of two grabs, skipping the top rows where the stamp changes every frame. */
 export const difference = (a, b) => mean(a.map((x, i) => (i < 64 * 3 ? 0 : Math.abs(x - b[i]))));
+
+/** Dark pixels (luma < 100) in the top `rows` rows of the decoded picture, at full resolution. */
+export function darkPixels(page, rows) {
+  return page.evaluate((rows) => {
+    const video = document.getElementById('remote-video');
+    const canvas = document.createElement('canvas');
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    ctx.drawImage(video, 0, 0);
+    const { data } = ctx.getImageData(0, 0, canvas.width, rows);
+    let dark = 0;
+    for (let i = 0; i < data.length; i += 4) if (0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2] < 100) dark++;
+    return dark;
+  }, rows);
+}

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, displayInUse, freeDisplays } from '../lib/agent.mjs';
-import { launch, until, live, grab, difference, mean } from '../lib/browser.mjs';
+import { launch, until, live, grab, difference, mean, darkPixels } from '../lib/browser.mjs';
 
 let browser;
 const agents = [];
@@ -16,22 +16,6 @@ async function x11Agent(command) {
   agent.display = base;
   agents.push(agent);
   return agent;
-}
-
-/** Dark pixels (luma < 100) in the top `rows` rows of the decoded picture, at full resolution. */
-function darkPixels(page, rows) {
-  return page.evaluate((rows) => {
-    const video = document.getElementById('remote-video');
-    const canvas = document.createElement('canvas');
-    canvas.width = video.videoWidth;
-    canvas.height = video.videoHeight;
-    const ctx = canvas.getContext('2d', { willReadFrequently: true });
-    ctx.drawImage(video, 0, 0);
-    const { data } = ctx.getImageData(0, 0, canvas.width, rows);
-    let dark = 0;
-    for (let i = 0; i < data.length; i += 4) if (0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2] < 100) dark++;
-    return dark;
-  }, rows);
 }
 
 before(async () => {

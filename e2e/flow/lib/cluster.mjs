@@ -7,24 +7,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { binary } from '../../browser/lib/agent.mjs';
+import { kubectl, eventually } from './kube.mjs';
 
 export const NS = 'openspace';
 export const RELEASE = 'openspace';
 const work = mkdtempSync(path.join(tmpdir(), 'openspace-flow-'));
 const processes = [];
 
-export const kubectl = (...args) => execFileSync('kubectl', args, { encoding: 'utf8' }).trim();
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-export async function eventually(what, fn, timeout = 30000) {
-  const started = Date.now();
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() - started > timeout) throw new Error(`timed out: ${what}`);
-    await sleep(50);
-  }
-}
+export { kubectl, eventually };
 
 /** Starts a process, keeps its output for failures, resolves once `ready` matches a line. */
 function start(name, file, args, env = {}, ready = null) {

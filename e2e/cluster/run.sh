@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The chart on a real node: builds (or reuses) the images from the shipped Dockerfiles, starts a
+# single-node cluster (e2e/cluster/cluster.sh: kubelet, containerd, the control plane), runs the
+# tests in e2e/cluster/*.test.mjs against it, and always tears it down. Needs root and the debug
+# binaries (make cluster builds them). With an argument, that script runs instead of the tests
+# (make cluster-demo).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+e2e/control-plane/build-tools.sh --quiet --node >/dev/null
+e2e/cluster/images.sh build >&2
+dir="${TMPDIR:-/tmp}/openspace-cluster-$$"
+if [ $# -gt 0 ]; then
+  exec e2e/cluster/cluster.sh run "$dir" -- "$@"
+fi
+exec e2e/cluster/cluster.sh run "$dir" -- node --test --test-concurrency=1 e2e/cluster/
