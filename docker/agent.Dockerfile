@@ -6,6 +6,15 @@
 #
 # The agent links libvpx.so.7 and libstdc++.so.6 besides glibc, so builder and runtime are both
 # Debian 12 (bookworm): same glibc, same libvpx. See docker/README.md.
+#
+# Targets (the last stage is the default):
+#   (default)     compiles the binaries in the rust stage
+#   x11           the same plus what x11 instances run (Xvfb) and a few X clients for tests
+#   prebuilt      as the default, but the binaries come from prebuilt/openspace-agent and
+#                 prebuilt/openspace-cmd of the build context; no rust stage is built
+#   prebuilt-x11  x11 with the prebuilt binaries (prebuilt* is what e2e/cluster/images.sh builds)
+#
+#   docker build -f docker/agent.Dockerfile --target x11 -t openspace-agent-x11:0.1.0 .
 
 ARG RUST_IMAGE=rust:1.89-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
@@ -51,8 +60,8 @@ RUN --mount=type=cache,id=openspace-cargo-registry,target=/usr/local/cargo/regis
       chmod 0755 "/out/$bin"; \
     done
 
-# ---- runtime
-FROM ${RUNTIME_IMAGE}
+# ---- runtime: everything but the binaries (the base of the final stages)
+FROM ${RUNTIME_IMAGE} AS runtime
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="openspace-agent" \
       org.opencontainers.image.description="OpenSpace rendering server: command API, instance supervisor, WebRTC streaming" \
@@ -68,7 +77,6 @@ RUN apt-get update \
  && groupadd --gid 65532 nonroot \
  && useradd --uid 65532 --gid 65532 --no-log-init --no-create-home --home-dir /tmp \
       --shell /usr/sbin/nologin nonroot
-COPY --from=build /out/openspace-agent /out/openspace-cmd /usr/local/bin/
 # The chart mounts an emptyDir at /tmp under a read-only root filesystem; HOME points there.
 ENV HOME=/tmp
 WORKDIR /tmp
@@ -84,3 +92,29 @@ EXPOSE 4699 4690 8443
 # the agent, which then stops its instances gracefully, and exits with the agent's status.
 # Every agent flag also reads an OPENSPACE_* variable (the chart sets them); args are appended.
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/openspace-agent"]
+
+# ---- x11-runtime: runtime plus what x11 instances need (--instance-kind x11)
+FROM runtime AS x11-runtime
+LABEL org.opencontainers.image.title="openspace-agent-x11"
+# xvfb: the agent starts one Xvfb per slot (the only program it runs itself; it writes the
+#       cookie file on its own, so no xauth). xterm, mesa-utils (glxgears, glxinfo), x11-utils
+#       (xdpyinfo, xwininfo, ...): X clients to run as instances and to look at a display.
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends xvfb xterm mesa-utils x11-utils \
+ && rm -rf /var/lib/apt/lists/*
+USER 65532:65532
+
+# ---- prebuilt, prebuilt-x11: binaries built elsewhere for the same Debian 12
+FROM runtime AS prebuilt
+COPY prebuilt/openspace-agent prebuilt/openspace-cmd /usr/local/bin/
+
+FROM x11-runtime AS prebuilt-x11
+COPY prebuilt/openspace-agent prebuilt/openspace-cmd /usr/local/bin/
+
+# ---- x11, and agent (the default target): the binaries of the build stage above
+FROM x11-runtime AS x11
+COPY --from=build /out/openspace-agent /out/openspace-cmd /usr/local/bin/
+
+FROM runtime AS agent
+COPY --from=build /out/openspace-agent /out/openspace-cmd /usr/local/bin/
