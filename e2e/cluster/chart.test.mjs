@@ -65,9 +65,9 @@ async function running(name, namespace = NS, timeout = 60000) {
   }, timeout);
 }
 
-/** Opens the session's URL in Chromium and waits for decoded frames. */
-async function watch(status, minFrames = 5) {
-  const page = await browser.newPage({ viewport: { width: 640, height: 360 } });
+/** Opens the session's URL in Chromium (a window of the session's size), waits for frames. */
+async function watch(status, minFrames = 5, viewport = { width: 640, height: 360 }) {
+  const page = await browser.newPage({ viewport });
   await page.goto(status.url);
   await live(page, minFrames);
   return page;
@@ -108,7 +108,9 @@ function helm(verb, extra = {}) {
   writeFileSync(file, JSON.stringify(extra));
   const started = Date.now();
   const files = verb === 'install' ? ['--create-namespace', '-f', 'e2e/cluster/values.yaml'] : ['--reuse-values'];
-  execFileSync('helm', [verb, RELEASE, 'charts/openspace', '-n', NS, ...files, '-f', file, '--wait', '--timeout', '3m'],
+  // An upgrade does not wait: with OnDelete the agent pod keeps its old template on purpose.
+  const wait = verb === 'install' ? ['--wait', '--timeout', '3m'] : [];
+  execFileSync('helm', [verb, RELEASE, 'charts/openspace', '-n', NS, ...files, '-f', file, ...wait],
     { stdio: ['ignore', 'inherit', 'inherit'] });
   return Date.now() - started;
 }
@@ -167,7 +169,7 @@ test('kubectl apply -> Running -> Chromium decodes from the agent pod -> drag ->
   assert.equal(status.server, agent.metadata.name);
   assert.ok(status.url.startsWith(`http://${NODE_IP}:4690/frontend/#/streaming?id=${status.instanceId}&token=`), status.url);
 
-  const page = await watch(status, 10);
+  const page = await watch(status, 10, { width: 960, height: 540 });
   await until(page, () => window.viewer.videoWidth === 960 && window.viewer.videoHeight === 540, null, { what: '960x540' });
   const a = await grab(page);
   await page.waitForTimeout(400);
@@ -207,10 +209,12 @@ test('deleting the leading operator pod: the standby leads within the lease dura
     .find((p) => p.metadata.name !== standby.metadata.name && p.metadata.name !== leader && ready(p)));
   await sleep(LEASE_SECONDS * 1000);
   assert.equal(leaseHolder(), standby.metadata.name, `the new pod ${replacement.metadata.name} stays a standby`);
+  kubectl('-n', NS, 'delete', 'oss', 'after-failover', '--wait=true', '--timeout=30s');
 });
 
 test('deleting the agent pod: the DaemonSet recreates it, its sessions fail with a reason, new ones run there', async () => {
-  const before = session('after-failover').status;
+  apply('on-old-pod');
+  const before = await running('on-old-pod');
   const [old] = podsOf('agent');
   assert.equal(before.server, old.metadata.name);
   kubectl('-n', NS, 'delete', 'pod', old.metadata.name, '--wait=true', '--timeout=60s');
@@ -219,7 +223,7 @@ test('deleting the agent pod: the DaemonSet recreates it, its sessions fail with
     return pods.length === 1 && pods[0].metadata.uid !== old.metadata.uid && ready(pods[0]) ? pods : null;
   }, 90000);
   const failed = await eventually('the session Failed', () => {
-    const s = session('after-failover').status;
+    const s = session('on-old-pod').status;
     return s?.phase === 'Failed' ? s : null;
   }, 60000);
   console.log(`the session on the deleted agent pod: ${failed.reason ?? ''} ${failed.message}`);
@@ -231,7 +235,7 @@ test('deleting the agent pod: the DaemonSet recreates it, its sessions fail with
   assert.equal(status.server, fresh.metadata.name);
   const page = await watch(status);
   await page.close();
-  kubectl('-n', NS, 'delete', 'oss', 'after-failover', 'on-new-pod', '--wait=true', '--timeout=30s');
+  kubectl('-n', NS, 'delete', 'oss', 'on-old-pod', 'on-new-pod', '--wait=true', '--timeout=30s');
 });
 
 test('restarting the apiserver (down for three lease durations): the operators recover and the next session runs', async () => {
@@ -302,9 +306,7 @@ test('upgrading the agent while a session runs: the session keeps streaming; the
 test('an x11 instance inside the agent pod: xterm streams and takes typing', async () => {
   apply('terminal', { resolution: { width: 960, height: 540 } });
   const status = await running('terminal');
-  const page = await browser.newPage({ viewport: { width: 960, height: 540 } });
-  await page.goto(status.url);
-  await live(page, 5);
+  const page = await watch(status, 5, { width: 960, height: 540 });
   const before = await darkPixels(page, 60);
   await page.locator('#remote-video').click({ position: { x: 900, y: 500 } });
   await page.keyboard.type('echo openspace in a pod', { delay: 15 });

@@ -18,8 +18,9 @@
 #   containerd                      Debian's, CRI v1alpha2 for kubelet 1.20, private root/state/
 #                                    socket, CNI bridge + host-local + portmap
 # Addresses (198.18.0.0/15 is reserved for benchmarking, RFC 2544, so no outside network uses it):
-#   node      198.18.255.1/32 on a dummy link `osk8s-node` (apiserver, kubelet, hostNetwork pods)
-#   pods      198.18.0.0/24 on the bridge `osk8s-cni0` (gateway .1)
+#   node      198.18.255.1/32 on a bridge of its own, `osk8s-node` (apiserver, kubelet,
+#             hostNetwork pods); a bridge because this machine's kernel has no dummy links
+#   pods      198.18.0.0/24 on the CNI plugin's bridge `osk8s-cni0` (gateway .1)
 #   services  198.18.128.0/24 (`kubernetes` is 198.18.128.1)
 # The node looks like a GPU node: label nvidia.com/gpu.present=true and GPU_COUNT (default 4)
 # `nvidia.com/gpu` as an extended resource in its capacity (no device is attached).
@@ -171,7 +172,7 @@ restore_host_state() {
 
 # ------------------------------------------------------------------ network
 setup_network() {
-  ip link add "$NODE_LINK" type dummy
+  ip link add "$NODE_LINK" type bridge
   ip addr add "$NODE_IP/32" dev "$NODE_LINK"
   ip link set "$NODE_LINK" up
   mkdir -p "$DIR/cni/net.d" "$DIR/cni/ipam"
@@ -223,7 +224,8 @@ teardown_network() {
 }
 
 # ------------------------------------------------------------------ certificates and identities
-write_certs() {
+write_certs() (
+  # a subshell: the umask must not reach containerd (its snapshots would be unreadable to pods)
   local pki="$DIR/pki"
   mkdir -p "$pki"
   umask 077
@@ -246,7 +248,7 @@ write_certs() {
     "extendedKeyUsage=clientAuth" >"$pki/kubelet-client.ext"
   openssl x509 -req -in "$pki/kubelet-client.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
     -CAcreateserial -days 2 -extfile "$pki/kubelet-client.ext" -out "$pki/kubelet-client.crt" 2>/dev/null
-}
+)
 
 # Static tokens of the components, as the identities kubeadm gives them (RBAC's defaults bind
 # system:kube-controller-manager, system:kube-scheduler, system:kube-proxy; the Node authorizer
@@ -260,12 +262,10 @@ component_tokens() {
   echo "$(t),system:node:$NODE_NAME,kubelet,system:nodes"
 }
 
-# component_kubeconfig USER FILE: the control plane's context for USER, verified against our CA
+# component_kubeconfig USER FILE: the control plane's context for USER, on its own (the CA and
+# the token embedded)
 component_kubeconfig() {
-  kubectl_admin config view --raw --minify --flatten --context "$1" \
-    | sed -e '/insecure-skip-tls-verify/d' \
-          -e "s|^    server: .*|    certificate-authority: $DIR/pki/ca.crt\n    server: https://$NODE_IP:$API_PORT|" \
-    >"$2"
+  kubectl_admin config view --raw --minify --flatten --context "$1" >"$2"
   chmod 600 "$2"
 }
 
@@ -350,7 +350,7 @@ unmount_under() {
 
 # ------------------------------------------------------------------ start
 start_cluster() {
-  local t0 line
+  local t0 line c
   t0=$(now_ms)
   preflight
   exec 8>"$LOCK"
@@ -376,7 +376,6 @@ start_cluster() {
   cp "$DIR/control-plane/kubeconfig" "$DIR/kubeconfig"
   sed -i -e '/insecure-skip-tls-verify/d' \
     -e "s|^    server: .*|    certificate-authority: $DIR/pki/ca.crt\n    server: $APISERVER|" "$DIR/kubeconfig"
-  local c
   for c in kube-controller-manager kube-scheduler kube-proxy; do
     component_kubeconfig "system:$c" "$DIR/$c.kubeconfig"
   done
@@ -403,7 +402,7 @@ start_cluster() {
     --hostname-override=$NODE_NAME --bind-address=$NODE_IP --proxy-mode=iptables \
     --cluster-cidr=$POD_CIDR --conntrack-max-per-core=0 --conntrack-min=0 \
     --conntrack-tcp-timeout-established=0 --conntrack-tcp-timeout-close-wait=0 \
-    --healthz-bind-address=127.0.0.1:0 --metrics-bind-address=127.0.0.1:0
+    --healthz-bind-address= --metrics-bind-address=127.0.0.1:10249
   mkdir -p "$DIR/kubelet"
   launch kubelet "$KUBELET" --kubeconfig="$DIR/kubelet.kubeconfig" \
     --container-runtime=remote --container-runtime-endpoint="unix://$DIR/containerd/containerd.sock" \
@@ -421,12 +420,14 @@ start_cluster() {
 
   wait_until "node $NODE_NAME Ready" "$NODE_READY_TIMEOUT" node_ready \
     || { dump_failure; die "the node did not become Ready"; }
+  for c in "${COMPONENTS[@]}"; do
+    alive "$(read_pid "$c")" || { dump_failure; die "$c exited during start-up (log: $DIR/$c.log)"; }
+  done
   # A GPU node as the NVIDIA device plugin would advertise it (extended resource in capacity).
   kubectl_admin patch node $NODE_NAME --subresource=status --type=json \
     -p "[{\"op\":\"add\",\"path\":\"/status/capacity/nvidia.com~1gpu\",\"value\":\"$GPU_COUNT\"}]" >/dev/null
   wait_until "the default ServiceAccount's token" 60 default_token_ready \
     || { dump_failure; die "the token controller did not make the default ServiceAccount's token"; }
-  umask 077
   {
     echo "KUBECONFIG=$DIR/kubeconfig"
     echo "APISERVER=$APISERVER"
@@ -437,6 +438,7 @@ start_cluster() {
     echo "CONTAINERD_ADDRESS=$DIR/containerd/containerd.sock"
     echo "CLUSTER_DIR=$DIR"
   } >"$DIR/env"
+  chmod 600 "$DIR/env"
   rm -f "$DIR/starting"
   log "ready in $(($(now_ms) - t0)) ms: node $NODE_NAME ($NODE_IP), apiserver $APISERVER; logs in $DIR/*.log"
 }

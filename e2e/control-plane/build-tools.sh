@@ -189,7 +189,7 @@ build_kube() {
   # upstream's build/pause/Makefile does) and packed into an image by e2e/cluster.
   if [[ $NODE == 1 ]]; then
     local ver
-    ver=$(sed -n 's/^TAG ?= //p' "$tree/build/pause/Makefile")
+    ver=$(sed -n -E 's/^TAG \??= *//p' "$tree/build/pause/Makefile")   # "TAG = 3.4"
     gcc -Os -Wall -Werror -static -DVERSION="v$ver-openspace" -o "$PAUSE.tmp" \
       "$tree/build/pause/linux/pause.c" || die "gcc of build/pause/linux/pause.c failed"
     mv -f "$PAUSE.tmp" "$PAUSE"
