@@ -35,19 +35,16 @@ use crate::servers::Directory;
 pub enum RunError {
     #[error("Kubernetes client: {0}")]
     Client(#[from] kube::Error),
-    #[error("leader election: {0}")]
-    Lease(#[from] kube_lease_manager::LeaseManagerError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
-    #[error("lost the lease to another replica")]
-    LostLease,
 }
 
-/// Runs until `shutdown` resolves (or leadership is lost, which is an error: the process should
-/// restart and stand by).
+/// Runs until `shutdown` resolves. With a Lease, it reconciles only while leading: a replica that
+/// loses the lease (another holds it, or its renewals went unanswered for the renew deadline)
+/// stops reconciling at once, stands by, and campaigns again in the same process.
 pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -73,43 +70,45 @@ pub async fn run(
     );
     tokio::spawn(http::serve(listener, metrics.clone(), stop.clone()));
 
-    let mut leadership = match &config.lease {
-        None => None,
-        Some(lease) => {
-            let mut leadership = leader::join(client.clone(), lease).await?;
-            tracing::info!(identity = %lease.identity, lease = %lease.name, "waiting for the lease");
-            tokio::select! {
-                () = stop.cancelled() => {
-                    leadership.release().await;
-                    return Ok(());
-                }
-                acquired = leadership.acquired() => if !acquired { return Err(RunError::LostLease) },
-            }
-            tracing::info!(identity = %lease.identity, "leading");
-            Some(leadership)
-        }
+    let Some(lease) = config.lease.clone() else {
+        metrics.leader.set(1);
+        control(client, config, metrics.clone(), stop).await;
+        metrics.leader.set(0);
+        return Ok(());
     };
-    metrics.leader.set(1);
-
-    let controller = control(client, config, metrics.clone(), stop.clone());
-    let result = match leadership.as_mut() {
-        None => {
-            controller.await;
-            Ok(())
+    let mut leadership = leader::join(client.clone(), &lease);
+    tracing::info!(identity = %lease.identity, lease = %lease.name, "waiting for the lease");
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = leadership.acquired() => {}
         }
-        Some(leadership) => tokio::select! {
-            () = controller => Ok(()),
-            () = leadership.lost() => {
-                stop.cancel();
-                Err(RunError::LostLease)
+        tracing::info!(identity = %lease.identity, "leading");
+        metrics.leader.set(1);
+        // One term: everything the controller starts ends with it.
+        let term = stop.child_token();
+        let controller = control(
+            client.clone(),
+            config.clone(),
+            metrics.clone(),
+            term.clone(),
+        );
+        tokio::select! {
+            () = controller => {
+                metrics.leader.set(0);
+                break;
             }
-        },
-    };
-    metrics.leader.set(0);
-    if let Some(leadership) = leadership {
-        leadership.release().await;
+            why = leadership.lost() => {
+                // Fencing: the controller future is dropped here, mid-reconcile if need be, and
+                // its tasks are cancelled, before anyone else can have taken over.
+                term.cancel();
+                metrics.leader.set(0);
+                tracing::warn!(identity = %lease.identity, "stepped down: {why}; standing by to lead again");
+            }
+        }
     }
-    result
+    leadership.release().await;
+    Ok(())
 }
 
 /// The controller and everything it needs, until `stop`.
@@ -120,8 +119,17 @@ async fn control(client: Client, config: Config, metrics: Metrics, stop: Cancell
         &config.agent_selector,
         &config.external_servers,
     );
-    tokio::spawn(driver);
-    directory.ready().await;
+    let until = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = driver => {}
+            () = until.cancelled() => {}
+        }
+    });
+    tokio::select! {
+        () = directory.ready() => {}
+        () = stop.cancelled() => return,
+    }
     let fleet = Arc::new(Fleet::default());
     let links = Arc::new(Links::new(
         config.command_token.clone(),

@@ -8,6 +8,7 @@ use openspace_crds::{OpenSpaceSession, Phase};
 use super::status::{set_condition, READY};
 use super::{now, since, stop_if_ours, Context, Error};
 use crate::agents::Wake;
+use crate::servers::Absence;
 
 pub async fn run(session: &OpenSpaceSession, ctx: &Context) -> Result<Action, Error> {
     let uid = session.metadata.uid.clone().unwrap_or_default();
@@ -43,7 +44,12 @@ pub async fn run(session: &OpenSpaceSession, ctx: &Context) -> Result<Action, Er
             Some(server) => stop_if_ours(ctx, &server, *id, &uid)
                 .await
                 .map_err(|e| e.to_string()),
-            None => Err(format!("rendering server {name} is gone")),
+            // A deleted agent pod took its instances with it: nothing left to stop.
+            None => match ctx.directory.absence(name) {
+                Some(Absence::Deleted) => Ok(()),
+                Some(absence) => Err(absence.describe(name)),
+                None => Err(format!("rendering server {name} came back; stopping again")),
+            },
         };
         if let Err(why) = outcome {
             pending.push(format!("instance {id} on {name}: {why}"));

@@ -58,7 +58,11 @@ pub async fn run(
         return match next {
             Next::Wait(after) => Ok(Action::requeue(after)),
             _ => {
-                let message = format!("rendering server {server_name} is gone");
+                let message = ctx
+                    .directory
+                    .absence(&server_name)
+                    .map(|absence| absence.describe(&server_name))
+                    .unwrap_or_else(|| format!("rendering server {server_name} is gone"));
                 fail(session, status, ctx, "ServerLost", message).await
             }
         };

@@ -98,6 +98,23 @@ impl Directory {
         server_from_pod(&pod, self.node_of(&pod).as_deref())
     }
 
+    /// Why `name` is not a usable server (None when it is one): its pod is gone (deleted: its
+    /// instances ended with it), or it exists but is not Ready, has no IP, or is terminating.
+    pub fn absence(&self, name: &str) -> Option<Absence> {
+        if self.get(name).is_some() {
+            return None;
+        }
+        let exists = self
+            .pods
+            .get(&ObjectRef::new(name).within(&self.namespace))
+            .is_some();
+        Some(if exists {
+            Absence::NotReady
+        } else {
+            Absence::Deleted
+        })
+    }
+
     /// A counter bumped on every change of pods or nodes.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
@@ -106,5 +123,26 @@ impl Directory {
     fn node_of(&self, pod: &Pod) -> Option<Arc<Node>> {
         let name = pod.spec.as_ref()?.node_name.as_deref()?;
         self.nodes.get(&ObjectRef::new(name))
+    }
+}
+
+/// Why a server named in a session is not usable now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Absence {
+    /// Its pod no longer exists: the agent and every instance it ran are gone with it.
+    Deleted,
+    /// Its pod exists but is not Ready (or has no IP, or is terminating): its instances may run.
+    NotReady,
+}
+
+impl Absence {
+    /// For status messages and Events, e.g. "rendering server agent-x0 was deleted".
+    pub fn describe(self, name: &str) -> String {
+        match self {
+            Absence::Deleted => format!(
+                "rendering server {name} was deleted (its pod is gone, and its instances with it)"
+            ),
+            Absence::NotReady => format!("rendering server {name} is not ready"),
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 
-pub use directory::Directory;
+pub use directory::{Absence, Directory};
 
 /// The pod annotation that names the host browsers reach an agent at.
 pub const PUBLIC_HOST_ANNOTATION: &str = "openspace.io/public-host";
