@@ -16,7 +16,7 @@ cluster-demo: deps
 
 ## Everything CI runs: formatting, clippy, the chart, unit and integration tests, browser tests,
 ## the end-to-end session flow, the chart's pods on a real node.
-test: deps lint unit browser e2e
+test: deps lint unit browser e2e cluster
 
 lint:
 	$(CARGO) fmt --all -- --check

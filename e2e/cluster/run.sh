@@ -6,6 +6,10 @@
 # (make cluster-demo).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# kubelet, containerd, bridges and iptables need root
+if [ "$(id -u)" != 0 ]; then
+  exec sudo --preserve-env=PATH,CARGO_TARGET_DIR,OPENSPACE_CACHE,HOME "$0" "$@"
+fi
 
 e2e/control-plane/build-tools.sh --quiet --node >/dev/null
 e2e/cluster/images.sh build >&2
