@@ -275,11 +275,24 @@ async fn stop_is_graceful_and_deinitializing_lasts_until_the_process_is_gone() {
     call(&mut client, start()).await;
     let pid = read_pid(&dir.path("pid.0")).await;
     wait_status(&mut client, 0, SlotStatus::Running, TIMEOUT).await;
+    // STATUS says how long the instance has been RUNNING, on the agent's clock.
+    let first = status(&mut client, 0)
+        .await
+        .running_ms
+        .expect("running_ms while RUNNING");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let later = status(&mut client, 0).await.running_ms.unwrap();
+    assert!(
+        later >= first + 250,
+        "running_ms grows with time: {first} -> {later}"
+    );
     let stopped_at = Instant::now();
     assert!(call(&mut client, Request::Stop { id: 0 }).await.is_ok());
+    let stopping = status(&mut client, 0).await;
+    assert_eq!(stopping.status, Some(SlotStatus::Deinitializing));
     assert_eq!(
-        status(&mut client, 0).await.status,
-        Some(SlotStatus::Deinitializing)
+        stopping.running_ms, None,
+        "only a RUNNING instance reports it"
     );
     let a = call(&mut client, Request::Stop { id: 0 }).await;
     assert!(a.is_ok(), "a second STOP while stopping is fine: {a:?}");
@@ -321,6 +334,17 @@ async fn a_program_that_ignores_sigterm_is_killed_after_the_grace_with_its_child
     let pid = read_pid(&dir.path("pid.0")).await;
     let child = read_pid(&dir.path("child")).await;
     wait_status(&mut client, 0, SlotStatus::Running, TIMEOUT).await;
+    // STATUS says how long the instance has been RUNNING, on the agent's clock.
+    let first = status(&mut client, 0)
+        .await
+        .running_ms
+        .expect("running_ms while RUNNING");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let later = status(&mut client, 0).await.running_ms.unwrap();
+    assert!(
+        later >= first + 250,
+        "running_ms grows with time: {first} -> {later}"
+    );
     let stopped_at = Instant::now();
     call(&mut client, Request::Stop { id: 0 }).await;
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -411,6 +411,11 @@ pub struct Answer {
     /// STATUS: connected viewers of a streamed instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub viewers: Option<u32>,
+    /// STATUS: how long a RUNNING instance has been running, in milliseconds on the agent's
+    /// monotonic clock (an extension; the seed's servers omit it). The operator measures
+    /// `maxDuration` with it, so no decision compares two machines' wall clocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_ms: Option<u64>,
 }
 
 fn minus_one() -> i64 {
@@ -435,6 +440,7 @@ impl Default for Answer {
             detail: None,
             token: None,
             viewers: None,
+            running_ms: None,
         }
     }
 }

@@ -68,6 +68,9 @@ pub fn status_answer(view: &SlotView) -> Answer {
         profile: view.profile.clone(),
         reason: view.reason.clone(),
         viewers: view.viewers,
+        running_ms: view
+            .running_for
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         ..Answer::ok("STATUS", view.id.into())
     }
 }

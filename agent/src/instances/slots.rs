@@ -37,6 +37,9 @@ pub struct SlotView {
     pub reason: Option<String>,
     /// Connected viewers, for instances the agent streams itself (set by the supervisor).
     pub viewers: Option<u32>,
+    /// How long a RUNNING instance has been running (set by the supervisor, which keeps the
+    /// clock; the table has none).
+    pub running_for: Option<std::time::Duration>,
 }
 
 impl SlotView {
@@ -251,6 +254,7 @@ impl SlotTable {
             profile: spec.map(|s| s.profile.clone()),
             reason: slot.reason.clone(),
             viewers: None,
+            running_for: None,
         })
     }
 

@@ -18,7 +18,7 @@ use super::readiness::ReadyCheck;
 use super::slots::{
     InstanceKey, InstanceSpec, Resolution, SlotError, SlotTable, SlotView, Started, StopOutcome,
 };
-use crate::command::protocol::StartRequest;
+use crate::command::protocol::{SlotStatus, StartRequest};
 use crate::media::pipeline::{Pipeline, PipelineSettings};
 use crate::metrics::Metrics;
 use crate::stream::Roster;
@@ -97,6 +97,8 @@ struct State {
     stop_tokens: Vec<Option<CancellationToken>>,
     /// The picture of each slot whose instance the agent streams.
     pipelines: Vec<Option<Arc<Pipeline>>>,
+    /// When each slot's current instance became RUNNING (this process's monotonic clock).
+    running_since: Vec<Option<std::time::Instant>>,
     shutting_down: bool,
 }
 
@@ -135,6 +137,7 @@ impl Supervisor {
                     table: SlotTable::new(capacity),
                     stop_tokens: vec![None; capacity as usize],
                     pipelines: vec![None; capacity as usize],
+                    running_since: vec![None; capacity as usize],
                     shutting_down: false,
                 }),
                 events,
@@ -256,8 +259,9 @@ impl Supervisor {
     }
 
     pub fn view(&self, id: u32) -> Result<SlotView, SlotError> {
-        let view = self.lock().table.view(id)?;
-        Ok(self.with_viewers(view))
+        let state = self.lock();
+        let view = state.table.view(id)?;
+        Ok(self.decorate(&state, view))
     }
 
     /// Who watches which instance.
@@ -265,9 +269,18 @@ impl Supervisor {
         &self.roster
     }
 
-    fn with_viewers(&self, mut view: SlotView) -> SlotView {
+    /// What the table does not know: viewers, and how long a RUNNING instance has run.
+    fn decorate(&self, state: &State, mut view: SlotView) -> SlotView {
         if self.streams_itself() {
             view.viewers = Some(self.roster.count(view.id) as u32);
+        }
+        if view.status == SlotStatus::Running {
+            view.running_for = state
+                .running_since
+                .get(view.id as usize)
+                .copied()
+                .flatten()
+                .map(|since| since.elapsed());
         }
         view
     }
@@ -277,7 +290,7 @@ impl Supervisor {
             .table
             .views()
             .into_iter()
-            .map(|v| self.with_viewers(v))
+            .map(|v| self.decorate(state, v))
             .collect()
     }
 
@@ -312,7 +325,7 @@ impl Supervisor {
     fn publish(&self, state: &State, id: u32) {
         if let Ok(view) = state.table.view(id) {
             // No subscribers is fine; the send only fails then.
-            let _ = self.events.send(self.with_viewers(view));
+            let _ = self.events.send(self.decorate(state, view));
         }
         self.update_gauges(&state.table);
     }
@@ -340,6 +353,7 @@ impl Supervisor {
         };
         if state.table.exited(key, reason) {
             state.stop_tokens[key.id as usize] = None;
+            state.running_since[key.id as usize] = None;
             self.publish(&state, key.id);
         }
     }
@@ -348,6 +362,7 @@ impl Supervisor {
     pub(super) fn mark_running(&self, key: InstanceKey) {
         let mut state = self.lock();
         if state.table.mark_running(key) {
+            state.running_since[key.id as usize] = Some(std::time::Instant::now());
             tracing::info!(instance = key.id, "instance running");
             self.publish(&state, key.id);
         }

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use openspace_protocol::{Answer, SlotStatus};
 use tokio::time::Instant;
@@ -19,6 +20,10 @@ pub struct SlotState {
     pub reason: Option<String>,
     /// Since when a running instance has had no viewer (for `idleTimeout`).
     pub unwatched_since: Option<Instant>,
+    /// Since when the instance has been RUNNING, on this process's clock, from the agent's
+    /// `running_ms` (its own monotonic clock) at the moment the answer arrived: `maxDuration`
+    /// is measured with it. None from servers that do not report it (the seed's).
+    pub running_since: Option<Instant>,
 }
 
 impl SlotState {
@@ -46,6 +51,10 @@ impl SlotState {
             viewers: answer.viewers,
             reason: answer.reason.clone(),
             unwatched_since,
+            running_since: answer
+                .running_ms
+                .filter(|_| status == SlotStatus::Running)
+                .and_then(|ms| now.checked_sub(Duration::from_millis(ms))),
         })
     }
 
@@ -172,7 +181,6 @@ impl Fleet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn push(status: SlotStatus, session: Option<&str>, viewers: Option<u32>) -> Answer {
         Answer {
@@ -207,6 +215,25 @@ mod tests {
         );
         let c = server.apply(0, &push(SlotStatus::Running, Some("b"), Some(1)), now);
         assert_eq!(c.sessions, vec!["b".to_string()]);
+    }
+
+    #[test]
+    fn the_running_time_comes_from_the_agents_clock() {
+        let now = Instant::now();
+        let mut answer = push(SlotStatus::Running, Some("a"), Some(1));
+        answer.running_ms = Some(90_000);
+        let slot = SlotState::from_answer(&answer, None, now).unwrap();
+        assert_eq!(slot.running_since, Some(now - Duration::from_secs(90)));
+        answer.status = Some(SlotStatus::Deinitializing);
+        let slot = SlotState::from_answer(&answer, None, now).unwrap();
+        assert_eq!(slot.running_since, None, "only a RUNNING instance runs");
+        let seed = push(SlotStatus::Running, Some("a"), None);
+        assert_eq!(
+            SlotState::from_answer(&seed, None, now)
+                .unwrap()
+                .running_since,
+            None
+        );
     }
 
     #[test]

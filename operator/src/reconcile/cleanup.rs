@@ -6,7 +6,7 @@ use kube::runtime::controller::Action;
 use openspace_crds::{OpenSpaceSession, Phase};
 
 use super::status::{set_condition, READY};
-use super::{now, since, stop_if_ours, Context, Error};
+use super::{now, stop_if_ours, Context, Error};
 use crate::agents::Wake;
 use crate::servers::Absence;
 
@@ -32,15 +32,10 @@ pub async fn run(session: &OpenSpaceSession, ctx: &Context) -> Result<Action, Er
             targets.push(target);
         }
     }
-    let deleting_for = session
-        .metadata
-        .deletion_timestamp
-        .as_ref()
-        .map(since)
-        .unwrap_or_default();
+    let deleting_for = ctx.deleting_for(&uid, session);
     let mut pending = Vec::new();
     for (name, id) in &targets {
-        let outcome = match ctx.directory.get(name) {
+        let outcome = match ctx.directory.reach(name) {
             Some(server) => stop_if_ours(ctx, &server, *id, &uid)
                 .await
                 .map_err(|e| e.to_string()),

@@ -23,7 +23,7 @@ pub async fn run(
         let message = "status names no server or instance".to_owned();
         return fail(session, status, ctx, "Lost", message).await;
     };
-    let server = ctx.directory.get(&server_name);
+    let server = ctx.directory.reach(&server_name);
     let mut observed = match &server {
         None => Observed::Unreachable {
             since: ctx.fleet.mark_unreachable(&server_name, Instant::now()),
@@ -134,6 +134,7 @@ async fn ask_status(ctx: &Context, server: &Server, id: u32) -> Observed {
                     viewers: None,
                     reason: Some(format!("STATUS answered {}", answer.error)),
                     unwatched_since: None,
+                    running_since: None,
                 }),
             }
         }

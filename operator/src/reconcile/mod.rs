@@ -12,7 +12,7 @@ pub mod url;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -76,6 +76,8 @@ struct Tracked {
     placed: Option<Placed>,
     /// The furthest phase written, to tell a stale cached object from news.
     written: Phase,
+    /// When this process first saw the session being deleted (its monotonic clock).
+    deleting_since: Option<Instant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +128,7 @@ impl Context {
             attempts: 0,
             placed: None,
             written: Phase::Pending,
+            deleting_since: None,
         });
         if server.is_some() {
             entry.server = server;
@@ -141,6 +144,20 @@ impl Context {
 
     fn placed(&self, uid: &str) -> Option<Placed> {
         self.tracked().get(uid).and_then(|t| t.placed.clone())
+    }
+
+    /// How long this process has seen the session being deleted, on its own monotonic clock
+    /// (not `deletionTimestamp`, which the apiserver's clock wrote). A new leader counts from
+    /// its first look, so a failover can only lengthen the stop give-up bound, never cut it.
+    fn deleting_for(&self, uid: &str, session: &OpenSpaceSession) -> Duration {
+        self.track(uid, session);
+        let now = Instant::now();
+        let mut tracked = self.tracked();
+        let since = tracked
+            .get_mut(uid)
+            .map(|t| *t.deleting_since.get_or_insert(now))
+            .unwrap_or(now);
+        now.saturating_duration_since(since)
     }
 
     fn untrack(&self, uid: &str) {
@@ -249,7 +266,7 @@ pub fn since(then: &Time) -> Duration {
 }
 
 pub async fn reconcile(session: Arc<OpenSpaceSession>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let api: Api<OpenSpaceSession> =
         Api::namespaced(ctx.client.clone(), &session.namespace().unwrap_or_default());
     let result = finalizer(&api, FINALIZER, session, |event| async {
@@ -315,7 +332,7 @@ async fn fail(
         // The instance may outlive the failure (e.g. its server comes back): free the slot if it
         // is still ours. Seed servers cannot say whose a slot is, so they are left alone.
         if let Some((name, id)) = slot {
-            if let Some(server) = ctx.directory.get(&name).filter(|s| !s.external) {
+            if let Some(server) = ctx.directory.reach(&name).filter(|s| !s.external) {
                 if let Err(e) = stop_if_ours(ctx, &server, id, &uid).await {
                     tracing::debug!("stopping the failed session's instance: {e}");
                 }

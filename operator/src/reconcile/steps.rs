@@ -26,7 +26,9 @@ pub struct Facts<'a> {
     pub uid: &'a str,
     /// The slot is followed by WATCH, so changes wake the session.
     pub pushed: bool,
-    /// How long the session has been Running (from `readyAt`).
+    /// How long the session has been Running, from `readyAt` on the wall clock: used only when
+    /// the server does not report its instance's running time (a seed server); see
+    /// [`SlotState::running_since`].
     pub running_for: Option<Duration>,
     pub max_duration: Option<Duration>,
     pub idle_timeout: Option<Duration>,
@@ -101,7 +103,12 @@ fn running(facts: &Facts<'_>, slot: &SlotState, wait: Duration) -> Next {
         return Next::Resize(resolution);
     }
     let mut until = wait;
-    if let (Some(limit), Some(ran)) = (facts.max_duration, facts.running_for) {
+    // The agent's own clock when it reports one; two machines' wall clocks only for seed servers.
+    let ran = slot
+        .running_since
+        .map(|since| facts.now.saturating_duration_since(since))
+        .or(facts.running_for);
+    if let (Some(limit), Some(ran)) = (facts.max_duration, ran) {
         if ran >= limit {
             return Next::End(format!(
                 "maxDuration {} reached",
@@ -149,6 +156,7 @@ mod tests {
             viewers: Some(0),
             reason: Some("exit code 3".into()),
             unwatched_since: None,
+            running_since: None,
         })
     }
 
@@ -222,10 +230,33 @@ mod tests {
         assert_eq!(next(&timed, &running), Next::Wait(Duration::from_secs(15)));
         let over = Facts {
             running_for: Some(Duration::from_secs(60)),
-            ..timed
+            ..timed.clone()
         };
         assert_eq!(
             next(&over, &running),
+            Next::End("maxDuration 1m reached".into())
+        );
+        // The agent's running time wins over readyAt's: a leader whose wall clock runs an hour
+        // ahead of the one that wrote readyAt neither ends the session early nor late.
+        let Observed::Slot(mut reported) = running.clone() else {
+            unreachable!()
+        };
+        reported.running_since = Some(now - Duration::from_secs(10));
+        let skewed = Facts {
+            running_for: Some(Duration::from_secs(3600)),
+            ..timed.clone()
+        };
+        assert_eq!(
+            next(&skewed, &Observed::Slot(reported.clone())),
+            Next::Wait(Duration::from_secs(50))
+        );
+        reported.running_since = Some(now - Duration::from_secs(61));
+        let behind = Facts {
+            running_for: Some(Duration::ZERO),
+            ..timed
+        };
+        assert_eq!(
+            next(&behind, &Observed::Slot(reported)),
             Next::End("maxDuration 1m reached".into())
         );
         assert_eq!(

@@ -11,7 +11,7 @@ use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client};
 use tokio::sync::watch;
 
-use super::{external_servers, server_from_pod, Server};
+use super::{address_of, external_servers, server_from_pod, Server};
 
 pub struct Directory {
     /// The namespace the agent pods are watched in.
@@ -88,20 +88,23 @@ impl Directory {
         servers
     }
 
-    pub fn get(&self, name: &str) -> Option<Server> {
+    /// Where the server `name` runs its sessions: an external server, or an agent pod with an IP
+    /// that is not being deleted, Ready or not (following and stopping sessions need an address;
+    /// placing new ones needs readiness: [`Directory::servers`]).
+    pub fn reach(&self, name: &str) -> Option<Server> {
         if let Some(external) = self.externals.iter().find(|s| s.name == name) {
             return Some(external.clone());
         }
         let pod = self
             .pods
             .get(&ObjectRef::new(name).within(&self.namespace))?;
-        server_from_pod(&pod, self.node_of(&pod).as_deref())
+        address_of(&pod, self.node_of(&pod).as_deref())
     }
 
-    /// Why `name` is not a usable server (None when it is one): its pod is gone (deleted: its
-    /// instances ended with it), or it exists but is not Ready, has no IP, or is terminating.
+    /// Why `name` cannot be reached (None when it can): its pod is gone (deleted: its
+    /// instances ended with it), or it exists without an IP or is terminating.
     pub fn absence(&self, name: &str) -> Option<Absence> {
-        if self.get(name).is_some() {
+        if self.reach(name).is_some() {
             return None;
         }
         let exists = self
@@ -131,7 +134,7 @@ impl Directory {
 pub enum Absence {
     /// Its pod no longer exists: the agent and every instance it ran are gone with it.
     Deleted,
-    /// Its pod exists but is not Ready (or has no IP, or is terminating): its instances may run.
+    /// Its pod exists but has no IP or is terminating: its instances may still run.
     NotReady,
 }
 
@@ -142,7 +145,9 @@ impl Absence {
             Absence::Deleted => format!(
                 "rendering server {name} was deleted (its pod is gone, and its instances with it)"
             ),
-            Absence::NotReady => format!("rendering server {name} is not ready"),
+            Absence::NotReady => {
+                format!("rendering server {name} cannot be reached (no address, or terminating)")
+            }
         }
     }
 }

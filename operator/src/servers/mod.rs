@@ -32,15 +32,12 @@ pub struct Server {
     pub external: bool,
 }
 
-/// An agent pod becomes a server when it is Ready, has an IP and is not being deleted.
+/// An agent pod becomes a server (for placing new sessions) when it is Ready, has an IP and is
+/// not being deleted.
 pub fn server_from_pod(pod: &Pod, node: Option<&Node>) -> Option<Server> {
-    let name = pod.metadata.name.clone()?;
-    if pod.metadata.deletion_timestamp.is_some() {
-        return None;
-    }
-    let status = pod.status.as_ref()?;
-    let ip = status.pod_ip.clone().filter(|ip| !ip.is_empty())?;
-    let ready = status
+    let ready = pod
+        .status
+        .as_ref()?
         .conditions
         .iter()
         .flatten()
@@ -48,6 +45,19 @@ pub fn server_from_pod(pod: &Pod, node: Option<&Node>) -> Option<Server> {
     if !ready {
         return None;
     }
+    address_of(pod, node)
+}
+
+/// Where an agent pod is reached, Ready or not, while it has an IP and is not being deleted: its
+/// running sessions are followed and stopped there. A pod goes NotReady when its node misses
+/// heartbeats (an apiserver outage does that), while the agent answers all along.
+pub fn address_of(pod: &Pod, node: Option<&Node>) -> Option<Server> {
+    let name = pod.metadata.name.clone()?;
+    if pod.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    let status = pod.status.as_ref()?;
+    let ip = status.pod_ip.clone().filter(|ip| !ip.is_empty())?;
     let port = pod
         .spec
         .iter()
@@ -183,6 +193,10 @@ mod tests {
         let unready =
             pod(json!({"status": {"conditions": [{"type": "Ready", "status": "False"}]}}));
         assert_eq!(server_from_pod(&unready, None), None);
+        assert!(
+            address_of(&unready, None).is_some(),
+            "a NotReady pod is still reached for its sessions"
+        );
         let no_ip = pod(json!({"status": {"podIP": ""}}));
         assert_eq!(server_from_pod(&no_ip, None), None);
         let deleted = pod(json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}}));

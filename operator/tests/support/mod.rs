@@ -39,6 +39,11 @@ impl Cluster {
         let client = Client::try_default()
             .await
             .expect("a client from KUBECONFIG");
+        Cluster::with_client(test, client).await
+    }
+
+    /// The same on the apiserver `client` talks to (a test's private control plane).
+    pub async fn with_client(test: &str, client: Client) -> Cluster {
         install_crd(&client).await;
         let namespace = format!("{test}-{}", std::process::id() % 100_000);
         let namespaces: Api<Namespace> = Api::all(client.clone());
