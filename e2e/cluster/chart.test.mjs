@@ -79,6 +79,20 @@ async function stillStreaming(page) {
   await eventually('more decoded frames', () => page.evaluate((n) => window.viewer.framesDecoded > n + 10, before), 10000);
 }
 
+/**
+ * After the test, pass or fail: no session left in the release namespace, so that one failure
+ * does not starve the next tests of slots.
+ */
+function cleanUp(t) {
+  t.after(() => {
+    try {
+      kubectl('-n', NS, 'delete', 'oss', '--all', '--wait=true', '--timeout=60s');
+    } catch (e) {
+      console.log(`cleaning up sessions: ${e.message}`);
+    }
+  });
+}
+
 /** Events and logs of every pod in the namespace, so that a red run explains itself. */
 function explain() {
   const out = [];
@@ -162,7 +176,8 @@ test('the chart\'s pods run on the node: two operators (one leads), the agent on
   assert.equal(cmd('server-status').total, 2, 'the agent answers with the chart\'s capacity');
 });
 
-test('kubectl apply -> Running -> Chromium decodes from the agent pod -> drag -> resize -> delete', async () => {
+test('kubectl apply -> Running -> Chromium decodes from the agent pod -> drag -> resize -> delete', async (t) => {
+  cleanUp(t);
   apply('first', { resolution: { width: 960, height: 540 } });
   const status = await running('first');
   const [agent] = podsOf('agent');
@@ -192,27 +207,35 @@ test('kubectl apply -> Running -> Chromium decodes from the agent pod -> drag ->
   await page.close();
 });
 
-test('deleting the leading operator pod: the standby leads within the lease duration, the new pod waits', async () => {
+test('deleting the leading operator pod: another replica leads within the lease duration, one stands by', async (t) => {
+  cleanUp(t);
   const leader = leaseHolder();
-  const [standby] = podsOf('operator').filter((p) => p.metadata.name !== leader);
-  assert.ok(standby, 'a standby replica');
+  assert.ok(podsOf('operator').some((p) => p.metadata.name === leader), `an operator pod leads: ${leader}`);
   const started = Date.now();
   kubectl('-n', NS, 'delete', 'pod', leader, '--wait=false');
-  await eventually('the standby holds the Lease', () => leaseHolder() === standby.metadata.name, 4 * LEASE_SECONDS * 1000);
+  // The leader hands the Lease back on SIGTERM: the standby, or the replacement pod if it looks
+  // first, takes it.
+  const next = await eventually('another replica holds the Lease', () => {
+    const holder = leaseHolder();
+    return holder && holder !== leader ? holder : null;
+  }, 4 * LEASE_SECONDS * 1000);
   const took = Date.now() - started;
-  console.log(`leader pod deleted -> standby leads: ${took} ms (lease ${LEASE_SECONDS} s)`);
+  console.log(`leader pod deleted -> ${next} leads: ${took} ms (lease ${LEASE_SECONDS} s)`);
   assert.ok(took <= LEASE_SECONDS * 1000, `taken over within the lease duration (${took} ms)`);
 
   apply('after-failover');
   await running('after-failover');
-  const replacement = await eventually('a new operator pod Ready', () => podsOf('operator')
-    .find((p) => p.metadata.name !== standby.metadata.name && p.metadata.name !== leader && ready(p)));
+  const pods = await eventually('two Ready operator pods again', () => {
+    const now = podsOf('operator').filter((p) => p.metadata.name !== leader);
+    return now.length === 2 && now.every(ready) ? now : null;
+  });
   await sleep(LEASE_SECONDS * 1000);
-  assert.equal(leaseHolder(), standby.metadata.name, `the new pod ${replacement.metadata.name} stays a standby`);
-  kubectl('-n', NS, 'delete', 'oss', 'after-failover', '--wait=true', '--timeout=30s');
+  assert.equal(leaseHolder(), next, 'the leader stays leader');
+  assert.ok(pods.some((p) => p.metadata.name === next), 'it is one of the two pods; the other stands by');
 });
 
-test('deleting the agent pod: the DaemonSet recreates it, its sessions fail with a reason, new ones run there', async () => {
+test('deleting the agent pod: the DaemonSet recreates it, its sessions fail with a reason, new ones run there', async (t) => {
+  cleanUp(t);
   apply('on-old-pod');
   const before = await running('on-old-pod');
   const [old] = podsOf('agent');
@@ -228,17 +251,17 @@ test('deleting the agent pod: the DaemonSet recreates it, its sessions fail with
   }, 60000);
   console.log(`the session on the deleted agent pod: ${failed.reason ?? ''} ${failed.message}`);
   assert.match(failed.message, new RegExp(`rendering server ${old.metadata.name}`), 'the message names the server');
-  assert.match(failed.message, /gone|unreachable|restarted|deleted/);
+  assert.match(failed.message, /was deleted/);
 
   apply('on-new-pod');
   const status = await running('on-new-pod');
   assert.equal(status.server, fresh.metadata.name);
   const page = await watch(status);
   await page.close();
-  kubectl('-n', NS, 'delete', 'oss', 'on-old-pod', 'on-new-pod', '--wait=true', '--timeout=30s');
 });
 
-test('restarting the apiserver (down for three lease durations): the operators recover and the next session runs', async () => {
+test('restarting the apiserver (down for three lease durations): the operators recover and the next session runs', async (t) => {
+  cleanUp(t);
   const counts = () => Object.fromEntries(podsOf('operator').map((p) => [p.metadata.name, restarts(p)]));
   const beforeRestart = counts();
   apply('before-restart');
@@ -257,10 +280,10 @@ test('restarting the apiserver (down for three lease durations): the operators r
   assert.ok(leaseHolder(), 'one leads');
   const page2 = await watch(status);
   await page2.close();
-  kubectl('-n', NS, 'delete', 'oss', 'before-restart', 'after-restart', '--wait=true', '--timeout=30s');
 });
 
-test('deleting a namespace with live sessions: the sessions go, their instances stop', async () => {
+test('deleting a namespace with live sessions: the sessions go, their instances stop', async (t) => {
+  cleanUp(t);
   kubectl('create', 'namespace', 'visitors');
   apply('visitor-a', {}, 'visitors');
   apply('visitor-b', {}, 'visitors');
@@ -278,7 +301,8 @@ test('deleting a namespace with live sessions: the sessions go, their instances 
   for (const s of [a, b]) assert.equal(cmd('status', s.instanceId).status, 'IDLE', `instance ${s.instanceId} stopped`);
 });
 
-test('upgrading the agent while a session runs: the session keeps streaming; the pod takes the new template when deleted', async () => {
+test('upgrading the agent while a session runs: the session keeps streaming; the pod takes the new template when deleted', async (t) => {
+  cleanUp(t);
   apply('during-upgrade');
   const status = await running('during-upgrade');
   const page = await watch(status);
@@ -303,7 +327,8 @@ test('upgrading the agent while a session runs: the session keeps streaming; the
   assert.match(fresh.spec.containers[0].image, /openspace-agent-x11:test$/);
 });
 
-test('an x11 instance inside the agent pod: xterm streams and takes typing', async () => {
+test('an x11 instance inside the agent pod: xterm streams and takes typing', async (t) => {
+  cleanUp(t);
   apply('terminal', { resolution: { width: 960, height: 540 } });
   const status = await running('terminal');
   const page = await watch(status, 5, { width: 960, height: 540 });

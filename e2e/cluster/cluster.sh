@@ -391,8 +391,7 @@ start_cluster() {
     --service-account-private-key-file="$DIR/control-plane/sa.key" --root-ca-file="$DIR/pki/ca.crt" \
     --use-service-account-credentials --controllers='*' --leader-elect=false \
     --bind-address=127.0.0.1 --secure-port=0 --port=0 \
-    --cluster-cidr=$POD_CIDR --service-cluster-ip-range=$SERVICE_CIDR \
-    --node-monitor-grace-period=20s --pod-eviction-timeout=30s
+    --cluster-cidr=$POD_CIDR --service-cluster-ip-range=$SERVICE_CIDR
   launch kube-scheduler "$KUBE_SCHEDULER" --kubeconfig="$DIR/kube-scheduler.kubeconfig" \
     --authentication-kubeconfig="$DIR/kube-scheduler.kubeconfig" \
     --authorization-kubeconfig="$DIR/kube-scheduler.kubeconfig" \
