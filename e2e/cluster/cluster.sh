@@ -353,8 +353,6 @@ start_cluster() {
   local t0 line c
   t0=$(now_ms)
   preflight
-  exec 8>"$LOCK"
-  flock -n 8 || die "another cluster is starting or running on this machine (lock $LOCK held)"
   ! ip link show "$NODE_LINK" >/dev/null 2>&1 \
     || die "the link $NODE_LINK exists: a cluster runs already (cluster.sh stop ITS-DIR), or one was left behind (ip link del $NODE_LINK)"
   if [[ -f $DIR/env ]]; then
@@ -496,6 +494,13 @@ stop_cluster() {
   log "torn down in $(($(now_ms) - t0)) ms (logs kept in $DIR)"
 }
 
+# One cluster per machine: the lock is held by the cluster.sh process that starts (and, with
+# `run`, owns) it.
+take_lock() {
+  exec 8>"$LOCK"
+  flock -n 8 || die "another cluster is starting or running on this machine (lock $LOCK held)"
+}
+
 # ------------------------------------------------------------------ main
 forward_signal() {
   local code=$1 i
@@ -516,6 +521,7 @@ case $cmd in
     [[ $# -eq 1 ]] || usage
     resolve_dir "$1"
     trap 'if [[ -f $DIR/starting ]]; then dump_failure; stop_cluster; fi' EXIT
+    take_lock
     start_cluster
     cat "$DIR/env"
     ;;
@@ -538,7 +544,14 @@ case $cmd in
     trap 'forward_signal 130' INT
     trap 'forward_signal 143' TERM
     trap 'forward_signal 129' HUP
-    start_cluster
+    take_lock
+    # In the background, so that Ctrl-C during the start is acted on at once: bash ignores a
+    # SIGINT that arrives while a foreground child (a script with traps of its own) handles it.
+    ( trap - EXIT INT TERM HUP; start_cluster ) &
+    CHILD=$!
+    rc=0
+    wait "$CHILD" || rc=$?
+    ((rc == 0)) || { log "start failed (status $rc)"; exit "$rc"; }
     set -a
     # shellcheck disable=SC1091  # written by start_cluster
     source "$DIR/env"
