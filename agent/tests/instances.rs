@@ -334,17 +334,6 @@ async fn a_program_that_ignores_sigterm_is_killed_after_the_grace_with_its_child
     let pid = read_pid(&dir.path("pid.0")).await;
     let child = read_pid(&dir.path("child")).await;
     wait_status(&mut client, 0, SlotStatus::Running, TIMEOUT).await;
-    // STATUS says how long the instance has been RUNNING, on the agent's clock.
-    let first = status(&mut client, 0)
-        .await
-        .running_ms
-        .expect("running_ms while RUNNING");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let later = status(&mut client, 0).await.running_ms.unwrap();
-    assert!(
-        later >= first + 250,
-        "running_ms grows with time: {first} -> {later}"
-    );
     let stopped_at = Instant::now();
     call(&mut client, Request::Stop { id: 0 }).await;
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -62,28 +62,9 @@ HOST_PATHS=(/var/log/pods /var/log/containers /var/lib/kubelet /run/containerd /
             /etc/cni /opt/cni)
 LOCK=/run/openspace-cluster.lock
 
-log() { echo "$PROG: $*" >&2; }
-die() { echo "$PROG: ERROR: $*" >&2; exit 1; }
+# shellcheck source=SCRIPTDIR/../lib/proc.sh
+source "$HERE/../lib/proc.sh"
 usage() { sed -n '2,31p' "$0" >&2; exit 2; }
-now_ms() { local s; s=$(date +%s%N); echo $((s / 1000000)); }
-
-alive() {
-  local pid=$1 state
-  [[ -n $pid && -r /proc/$pid/stat ]] || return 1
-  state=$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$pid/stat" 2>/dev/null) || return 1
-  [[ $state != Z && $state != X ]]
-}
-# ours PID: alive and started for this DIR (guards against PID reuse)
-ours() { alive "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$DIR/"; }
-read_pid() { if [[ -f $DIR/$1.pid ]]; then cat "$DIR/$1.pid"; fi; }
-
-resolve_dir() {
-  [[ -n ${1:-} ]] || usage
-  mkdir -p "$1"
-  DIR=$(cd "$1" && pwd -P)
-  [[ $DIR != *[[:space:]]* ]] || die "DIR must not contain whitespace: '$DIR'"
-  [[ $DIR != / ]] || die "refusing to use / as DIR"
-}
 
 # ------------------------------------------------------------------ prerequisites
 preflight() {
@@ -111,22 +92,6 @@ launch() {
   local name=$1; shift
   setsid "$@" </dev/null >>"$DIR/$name.log" 2>&1 &
   echo $! >"$DIR/$name.pid"
-}
-
-stop_proc() {
-  local name=$1 pid i
-  pid=$(read_pid "$name")
-  [[ -n $pid ]] || return 0
-  if ours "$pid"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < STOP_GRACE * 10; i++)); do alive "$pid" || break; sleep 0.1; done
-    if alive "$pid"; then
-      log "$name (pid $pid) still running after ${STOP_GRACE}s; SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
-    fi
-  fi
-  rm -f "$DIR/$name.pid"
 }
 
 # wait_until WHAT SECONDS CMD...: poll CMD every 0.5 s
@@ -253,13 +218,12 @@ write_certs() (
 # Static tokens of the components, as the identities kubeadm gives them (RBAC's defaults bind
 # system:kube-controller-manager, system:kube-scheduler, system:kube-proxy; the Node authorizer
 # knows system:node:NAME in system:nodes).
+random_token() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 component_tokens() {
-  local t
-  t() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-  echo "$(t),system:kube-controller-manager,kcm"
-  echo "$(t),system:kube-scheduler,scheduler"
-  echo "$(t),system:kube-proxy,kube-proxy"
-  echo "$(t),system:node:$NODE_NAME,kubelet,system:nodes"
+  echo "$(random_token),system:kube-controller-manager,kcm"
+  echo "$(random_token),system:kube-scheduler,scheduler"
+  echo "$(random_token),system:kube-proxy,kube-proxy"
+  echo "$(random_token),system:node:$NODE_NAME,kubelet,system:nodes"
 }
 
 # component_kubeconfig USER FILE: the control plane's context for USER, on its own (the CA and
@@ -370,7 +334,6 @@ start_cluster() {
     APISERVER_EXTRA_ARGS="--tls-cert-file=$DIR/pki/apiserver.crt --tls-private-key-file=$DIR/pki/apiserver.key --client-ca-file=$DIR/pki/ca.crt --kubelet-preferred-address-types=InternalIP --kubelet-client-certificate=$DIR/pki/kubelet-client.crt --kubelet-client-key=$DIR/pki/kubelet-client.key" \
     "$CP" start "$DIR/control-plane" >/dev/null
   while IFS= read -r line; do declare -g "${line%%=*}=${line#*=}"; done <"$DIR/control-plane/env"
-  API_PORT=${APISERVER##*:}
   cp "$DIR/control-plane/kubeconfig" "$DIR/kubeconfig"
   sed -i -e '/insecure-skip-tls-verify/d' \
     -e "s|^    server: .*|    certificate-authority: $DIR/pki/ca.crt\n    server: $APISERVER|" "$DIR/kubeconfig"
@@ -502,18 +465,6 @@ take_lock() {
 }
 
 # ------------------------------------------------------------------ main
-forward_signal() {
-  local code=$1 i
-  if [[ -n ${CHILD:-} ]] && alive "$CHILD"; then
-    log "signal: stopping the command (pid $CHILD)"
-    kill -TERM "$CHILD" 2>/dev/null || true
-    for ((i = 0; i < STOP_GRACE * 10; i++)); do alive "$CHILD" || break; sleep 0.1; done
-    alive "$CHILD" && kill -KILL "$CHILD" 2>/dev/null
-    wait "$CHILD" 2>/dev/null || true
-  fi
-  exit "$code"
-}
-
 cmd="${1:-}"
 [[ $# -ge 1 ]] && shift
 case $cmd in
@@ -541,9 +492,9 @@ case $cmd in
     shift 2
     trap 'stop_cluster' EXIT
     CHILD=
-    trap 'forward_signal 130' INT
-    trap 'forward_signal 143' TERM
-    trap 'forward_signal 129' HUP
+    trap 'forward_signal INT 130' INT
+    trap 'forward_signal TERM 143' TERM
+    trap 'forward_signal HUP 129' HUP
     take_lock
     # In the background, so that Ctrl-C during the start is acted on at once: bash ignores a
     # SIGINT that arrives while a foreground child (a script with traps of its own) handles it.

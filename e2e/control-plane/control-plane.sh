@@ -52,25 +52,11 @@ SERVICE_CIDR="${SERVICE_CIDR:-10.0.0.0/24}"
 AUTHORIZATION_MODE="${AUTHORIZATION_MODE:-RBAC}"
 SERVICE_ACCOUNT_ADMISSION="${SERVICE_ACCOUNT_ADMISSION:-0}"
 
-log() { echo "$PROG: $*" >&2; }
-die() { echo "$PROG: ERROR: $*" >&2; exit 1; }
+# shellcheck source=SCRIPTDIR/../lib/proc.sh
+source "$HERE/../lib/proc.sh"
 usage() { sed -n '2,42p' "$0" >&2; exit 2; }
 
 # ------------------------------------------------------------------ helpers
-now_ms() { local s; s=$(date +%s%N); echo $((s / 1000000)); }
-
-# alive PID: the process exists and is not a zombie
-alive() {
-  local pid=$1 state
-  [[ -n $pid && -r /proc/$pid/stat ]] || return 1
-  state=$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$pid/stat" 2>/dev/null) || return 1
-  [[ $state != Z && $state != X ]]
-}
-
-# ours PID: alive and started by us for this DIR (guards against PID reuse)
-ours() {
-  alive "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$DIR/"
-}
 
 # listening TCP ports on this machine (decimal, one per line)
 listening_ports() {
@@ -105,14 +91,6 @@ tail_log() {
   echo "-----" >&2
 }
 
-resolve_dir() {
-  [[ -n ${1:-} ]] || usage
-  mkdir -p "$1"
-  DIR=$(cd "$1" && pwd -P)
-  [[ $DIR != *[[:space:]]* ]] || die "DIR must not contain whitespace: '$DIR'"
-  [[ $DIR != / ]] || die "refusing to use / as DIR"
-}
-
 find_binaries() {
   KUBE_APISERVER="${KUBE_APISERVER:-$CACHE/bin/kube-apiserver-v1.20.2}"
   [[ -x $KUBE_APISERVER ]] || die "kube-apiserver not found at $KUBE_APISERVER; run $HERE/build-tools.sh first"
@@ -122,7 +100,6 @@ find_binaries() {
   command -v curl >/dev/null || die "curl not found; run $HERE/build-tools.sh first"
 }
 
-read_pid() { if [[ -f $DIR/$1.pid ]]; then cat "$DIR/$1.pid"; fi; }
 
 is_running() {
   local p
@@ -133,29 +110,6 @@ is_running() {
 }
 
 # ------------------------------------------------------------------ stop
-stop_proc() {
-  local name=$1 pid i
-  pid=$(read_pid "$name")
-  [[ -n $pid ]] || return 0
-  if ! ours "$pid"; then
-    wait "$pid" 2>/dev/null || true   # reap if it was our child
-    return 0
-  fi
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < STOP_GRACE * 10; i++)); do
-    alive "$pid" || break
-    sleep 0.1
-  done
-  if alive "$pid"; then
-    log "$name (pid $pid) still running after ${STOP_GRACE}s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
-  fi
-  wait "$pid" 2>/dev/null || true
-  alive "$pid" && log "WARNING: $name (pid $pid) could not be killed"
-  return 0
-}
-
 stop_cp() {
   local f
   # apiserver first: it needs etcd to shut down cleanly
@@ -357,21 +311,6 @@ restart_apiserver() {
     -H "Authorization: Bearer $ADMIN_TOKEN" || rc=$?
   ((rc == 0)) || { tail_log "$DIR/kube-apiserver.log"; die "kube-apiserver not ready again (rc $rc)"; }
   log "kube-apiserver ready again (pid $(read_pid kube-apiserver))"
-}
-
-# forward_signal SIG CODE: on SIG, send SIGTERM to the command of `run` (a
-# background job ignores SIGINT, so SIGINT is not passed on as such), give it
-# STOP_GRACE seconds, SIGKILL it, then exit with CODE (the EXIT trap tears down)
-forward_signal() {
-  local sig=$1 code=$2 i
-  if [[ -n ${CHILD:-} ]] && alive "$CHILD"; then
-    log "got SIG$sig; sending SIGTERM to the command (pid $CHILD)"
-    kill -TERM "$CHILD" 2>/dev/null || true
-    for ((i = 0; i < STOP_GRACE * 10; i++)); do alive "$CHILD" || break; sleep 0.1; done
-    if alive "$CHILD"; then kill -KILL "$CHILD" 2>/dev/null || true; fi
-    wait "$CHILD" 2>/dev/null || true
-  fi
-  exit "$code"
 }
 
 # ------------------------------------------------------------------ main
