@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { launch, until, live, grab, difference, darkPixels } from '../browser/lib/browser.mjs';
+import { launch, until, live, dragEffect, typeIntoTerminal } from '../browser/lib/browser.mjs';
 import { binary } from '../browser/lib/agent.mjs';
 import { kubectl, eventually, sleep } from '../flow/lib/kube.mjs';
 
@@ -186,17 +186,7 @@ test('kubectl apply -> Running -> Chromium decodes from the agent pod -> drag ->
 
   const page = await watch(status, 10, { width: 960, height: 540 });
   await until(page, () => window.viewer.videoWidth === 960 && window.viewer.videoHeight === 540, null, { what: '960x540' });
-  const a = await grab(page);
-  await page.waitForTimeout(400);
-  const b = await grab(page);
-  const idle = difference(a, b);
-  const box = await page.locator('#remote-video').boundingBox();
-  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-  await page.mouse.down();
-  for (let i = 1; i <= 10; i++) await page.mouse.move(box.x + box.width / 2 + i * 30, box.y + box.height / 2 + i * 5);
-  await page.mouse.up();
-  await page.waitForTimeout(400);
-  const dragged = difference(b, await grab(page));
+  const { idle, dragged } = await dragEffect(page);
   assert.ok(dragged > 3 * idle + 1, `a drag changes the picture far more than time does (drag ${dragged}, idle ${idle})`);
 
   kubectl('-n', NS, 'patch', 'oss', 'first', '--type=merge', '-p', '{"spec":{"resolution":{"width":640,"height":360}}}');
@@ -250,8 +240,10 @@ test('deleting the agent pod: the DaemonSet recreates it, its sessions fail with
     return s?.phase === 'Failed' ? s : null;
   }, 60000);
   console.log(`the session on the deleted agent pod: ${failed.reason ?? ''} ${failed.message}`);
-  assert.match(failed.message, new RegExp(`rendering server ${old.metadata.name}`), 'the message names the server');
-  assert.match(failed.message, /was deleted/);
+  // Either the agent's last word (it stops its instances on SIGTERM and says why) or, when that
+  // push was missed, the operator's finding that the pod is gone.
+  assert.ok(failed.message.includes(old.metadata.name), `the message names the server: ${failed.message}`);
+  assert.match(failed.message, /was deleted|shut down/);
 
   apply('on-new-pod');
   const status = await running('on-new-pod');
@@ -332,15 +324,7 @@ test('an x11 instance inside the agent pod: xterm streams and takes typing', asy
   apply('terminal', { resolution: { width: 960, height: 540 } });
   const status = await running('terminal');
   const page = await watch(status, 5, { width: 960, height: 540 });
-  const before = await darkPixels(page, 60);
-  await page.locator('#remote-video').click({ position: { x: 900, y: 500 } });
-  await page.keyboard.type('echo openspace in a pod', { delay: 15 });
-  await page.keyboard.press('Enter');
-  let typed = before;
-  for (let i = 0; i < 50 && typed < before + 300; i++) {
-    await page.waitForTimeout(100);
-    typed = await darkPixels(page, 60);
-  }
+  const { before, typed } = await typeIntoTerminal(page, 'echo openspace in a pod');
   assert.ok(typed > before + 300, `typed text shows up (dark pixels ${before} -> ${typed})`);
   await page.close();
   kubectl('-n', NS, 'delete', 'oss', 'terminal', '--wait=true', '--timeout=30s');

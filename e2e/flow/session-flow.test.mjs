@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { launch, until, live, grab, difference } from '../browser/lib/browser.mjs';
+import { launch, until, live, dragEffect } from '../browser/lib/browser.mjs';
 import { NS, kubectl, eventually, bringUp, tearDown } from './lib/cluster.mjs';
 
 const work = mkdtempSync(path.join(tmpdir(), 'openspace-flow-test-'));
@@ -60,18 +60,7 @@ test('kubectl apply -> URL -> frames -> drag -> resize -> delete', async () => {
   await live(page, 15);
   await until(page, () => window.viewer.videoWidth === 960 && window.viewer.videoHeight === 540, null, { what: '960x540' });
 
-  const a = await grab(page);
-  await page.waitForTimeout(400);
-  const b = await grab(page);
-  const idle = difference(a, b);
-  const box = await page.locator('#remote-video').boundingBox();
-  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-  await page.mouse.down();
-  for (let i = 1; i <= 10; i++) await page.mouse.move(box.x + box.width / 2 + i * 30, box.y + box.height / 2 + i * 5);
-  await page.mouse.up();
-  await page.waitForTimeout(400);
-  const c = await grab(page);
-  const dragged = difference(b, c);
+  const { idle, dragged } = await dragEffect(page);
   assert.ok(dragged > 3 * idle + 1, `a drag changes the picture far more than time does (drag ${dragged}, idle ${idle})`);
 
   kubectl('-n', NS, 'patch', 'oss', 'flow', '--type=merge', '-p', '{"spec":{"resolution":{"width":640,"height":360}}}');

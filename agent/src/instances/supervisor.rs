@@ -78,6 +78,10 @@ impl InstanceConfig {
     }
 }
 
+/// The `reason` of instances stopped because the agent shuts down (SIGTERM).
+pub const SHUTDOWN_REASON: &str =
+    "the rendering server shut down (its pod was deleted or replaced)";
+
 /// Slot changes buffered per WATCH subscriber before it counts as lagging (and is resynced).
 const EVENT_BUFFER: usize = 1024;
 
@@ -340,6 +344,16 @@ impl Supervisor {
         let mut state = self.lock();
         state.pipelines[key.id as usize] = None;
         let reason = match ending {
+            // Stopped because the agent itself is going (SIGTERM: its pod deleted, a rollout):
+            // the owner's last WATCH push says so, so its session can tell people why.
+            Ending::Stopped if state.shutting_down => {
+                self.metrics.stops.inc();
+                tracing::info!(
+                    instance = key.id,
+                    "instance stopped: the agent is shutting down"
+                );
+                Some(SHUTDOWN_REASON.to_owned())
+            }
             Ending::Stopped => {
                 self.metrics.stops.inc();
                 tracing::info!(instance = key.id, "instance stopped");

@@ -68,3 +68,39 @@ export function darkPixels(page, rows) {
     return dark;
   }, rows);
 }
+
+/**
+ * How much a mouse drag across the middle of the picture changes it, against how much 400 ms of
+ * time alone does (mean absolute luma differences, see `difference`): `{ idle, dragged }`.
+ */
+export async function dragEffect(page) {
+  const a = await grab(page);
+  await page.waitForTimeout(400);
+  const b = await grab(page);
+  const idle = difference(a, b);
+  const box = await page.locator('#remote-video').boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  for (let i = 1; i <= 10; i++) await page.mouse.move(box.x + box.width / 2 + i * 30, box.y + box.height / 2 + i * 5);
+  await page.mouse.up();
+  await page.waitForTimeout(400);
+  return { idle, dragged: difference(b, await grab(page)) };
+}
+
+/**
+ * Clicks into the picture (bottom right), types `text` and Enter, and waits up to `timeout` ms for
+ * at least 300 more dark pixels in the top 60 rows (a terminal's new lines): `{ before, typed }`.
+ */
+export async function typeIntoTerminal(page, text, timeout = 5000) {
+  const before = await darkPixels(page, 60);
+  const box = await page.locator('#remote-video').boundingBox();
+  await page.locator('#remote-video').click({ position: { x: box.width - 60, y: box.height - 40 } });
+  await page.keyboard.type(text, { delay: 15 });
+  await page.keyboard.press('Enter');
+  let typed = before;
+  for (let waited = 0; waited < timeout && typed < before + 300; waited += 100) {
+    await page.waitForTimeout(100);
+    typed = await darkPixels(page, 60);
+  }
+  return { before, typed };
+}

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, displayInUse, freeDisplays } from '../lib/agent.mjs';
-import { launch, until, live, grab, difference, mean, darkPixels } from '../lib/browser.mjs';
+import { launch, until, live, grab, difference, mean, darkPixels, typeIntoTerminal } from '../lib/browser.mjs';
 
 let browser;
 const agents = [];
@@ -42,15 +42,7 @@ test('xterm: frames decode, typing and a drag reach the program, RESOLUTION resi
   const callerId = await page.evaluate(() => window.viewer.callerId);
 
   // Typing: the command line and its output appear in the top rows (black text on white).
-  const before = await darkPixels(page, 60);
-  await page.locator('#remote-video').click({ position: { x: 900, y: 500 } });
-  await page.keyboard.type('echo openspace x11', { delay: 15 });
-  await page.keyboard.press('Enter');
-  let typed = before;
-  for (let i = 0; i < 40 && typed < before + 300; i++) {
-    await page.waitForTimeout(100);
-    typed = await darkPixels(page, 60);
-  }
+  const { before, typed } = await typeIntoTerminal(page, 'echo openspace x11', 4000);
   assert.ok(typed > before + 300, `typed text shows up (dark pixels ${before} -> ${typed})`);
 
   // A drag over the first lines selects them: xterm draws the selection in reverse video.
