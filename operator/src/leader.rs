@@ -264,7 +264,8 @@ impl Election {
                     why: format!("the lease is held by {holder}"),
                 };
             }
-            (Decision::Create, _) => {
+            // (`decide` holds only an existing lease; with none there is nothing but to create.)
+            (Decision::Create, _) | (Decision::Hold { .. }, None) => {
                 let lease = Lease {
                     metadata: ObjectMeta {
                         name: Some(self.config.name.clone()),
@@ -283,7 +284,6 @@ impl Election {
                 )
                 .await
             }
-            (Decision::Hold { .. }, None) => unreachable!("decide holds only an existing lease"),
         };
         match written {
             Ok(lease) => {
