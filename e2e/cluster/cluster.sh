@@ -49,7 +49,7 @@ POD_CIDR=198.18.0.0/24
 SERVICE_CIDR=198.18.128.0/24
 KUBERNETES_SERVICE_IP=198.18.128.1
 CNI_NETWORK=openspace
-# The node components, in start order; stopped in reverse (kubelet first after the controllers).
+# The node components, in start order (checked alive after the start; stop_cluster has its own order).
 COMPONENTS=(containerd kube-controller-manager kube-scheduler kube-proxy kubelet)
 # Kernel settings the kubelet, kube-proxy and the CNI bridge change; restored on stop.
 SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
