@@ -3,8 +3,9 @@
 //!
 //! Expiry is judged the way client-go's `leaderelection` judges it, never by comparing another
 //! machine's `renewTime` with this machine's wall clock: a candidate remembers, on its own
-//! monotonic clock, when it last saw the Lease record change (holder, renew time,
-//! resourceVersion), and takes over once it has seen no change for the lease duration. A leader
+//! monotonic clock, when it last saw the Lease record change (its resourceVersion, which every
+//! renewal changes, or its holder), and takes over once it has seen no change for the lease
+//! duration. A leader
 //! remembers when its last renewal was accepted, and stops acting once that is older than the
 //! renew deadline (two thirds of the duration), which is before any candidate can take over, so
 //! two replicas never act at once whatever their wall clocks say. `renewTime` and `acquireTime`
@@ -71,11 +72,11 @@ pub enum Decision {
     Wait { holder: String },
 }
 
-/// The Lease record as far as expiry is concerned: what a live holder keeps changing.
+/// The Lease record as far as expiry is concerned: a live holder's renewals change the
+/// resourceVersion (every write does), and the holder says whom to wait for.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Record {
     holder: Option<String>,
-    renew_time: Option<Timestamp>,
     resource_version: Option<String>,
 }
 
@@ -86,7 +87,6 @@ impl Record {
             holder: spec
                 .and_then(|s| s.holder_identity.clone())
                 .filter(|h| !h.is_empty()),
-            renew_time: spec.and_then(|s| s.renew_time.as_ref()).map(|t| t.0),
             resource_version: lease.metadata.resource_version.clone(),
         }
     }
@@ -388,7 +388,6 @@ mod tests {
     fn record(holder: Option<&str>, version: &str) -> Record {
         Record {
             holder: holder.map(str::to_owned),
-            renew_time: None,
             resource_version: Some(version.into()),
         }
     }

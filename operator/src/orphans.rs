@@ -58,7 +58,7 @@ pub async fn run(
             "orphan sweep"
         );
         for (server_name, id, owner) in now_suspect.intersection(&suspects) {
-            let Some(server) = ctx.directory.reach(server_name) else {
+            let Ok(server) = ctx.directory.reach(server_name) else {
                 continue;
             };
             // Stopped only if the slot still runs that owner's instance.

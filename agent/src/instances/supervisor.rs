@@ -344,20 +344,16 @@ impl Supervisor {
         let mut state = self.lock();
         state.pipelines[key.id as usize] = None;
         let reason = match ending {
-            // Stopped because the agent itself is going (SIGTERM: its pod deleted, a rollout):
-            // the owner's last WATCH push says so, so its session can tell people why.
-            Ending::Stopped if state.shutting_down => {
+            Ending::Stopped => {
                 self.metrics.stops.inc();
                 tracing::info!(
                     instance = key.id,
-                    "instance stopped: the agent is shutting down"
+                    shutting_down = state.shutting_down,
+                    "instance stopped"
                 );
-                Some(SHUTDOWN_REASON.to_owned())
-            }
-            Ending::Stopped => {
-                self.metrics.stops.inc();
-                tracing::info!(instance = key.id, "instance stopped");
-                None
+                // Stopped because the agent itself is going (SIGTERM: its pod deleted, a
+                // rollout): the owner's last WATCH push says so, so its session can say why.
+                state.shutting_down.then(|| SHUTDOWN_REASON.to_owned())
             }
             Ending::Failed { kind, reason } => {
                 self.metrics.failures.with_label_values(&[kind]).inc();

@@ -36,15 +36,12 @@ pub async fn run(session: &OpenSpaceSession, ctx: &Context) -> Result<Action, Er
     let mut pending = Vec::new();
     for (name, id) in &targets {
         let outcome = match ctx.directory.reach(name) {
-            Some(server) => stop_if_ours(ctx, &server, *id, &uid)
+            Ok(server) => stop_if_ours(ctx, &server, *id, &uid)
                 .await
                 .map_err(|e| e.to_string()),
             // A deleted agent pod took its instances with it: nothing left to stop.
-            None => match ctx.directory.absence(name) {
-                Some(Absence::Deleted) => Ok(()),
-                Some(absence) => Err(absence.describe(name)),
-                None => Err(format!("rendering server {name} came back; stopping again")),
-            },
+            Err(Absence::Deleted) => Ok(()),
+            Err(absence) => Err(absence.describe(name)),
         };
         if let Err(why) = outcome {
             pending.push(format!("instance {id} on {name}: {why}"));

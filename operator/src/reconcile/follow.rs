@@ -25,10 +25,10 @@ pub async fn run(
     };
     let server = ctx.directory.reach(&server_name);
     let mut observed = match &server {
-        None => Observed::Unreachable {
+        Err(_) => Observed::Unreachable {
             since: ctx.fleet.mark_unreachable(&server_name, Instant::now()),
         },
-        Some(server) => observe(ctx, server, id).await,
+        Ok(server) => observe(ctx, server, id).await,
     };
     let phase = status.phase.unwrap_or_default();
     let generation = session.metadata.generation;
@@ -46,7 +46,7 @@ pub async fn run(
         now: Instant::now(),
     };
     let mut next = steps::next(&facts, &observed);
-    if let (Next::Fail(_), Some(server)) = (&next, &server) {
+    if let (Next::Fail(_), Ok(server)) = (&next, &server) {
         // The WATCH cache may lag an answer just received on the call connection (START's, for
         // one): never fail a session on cached news alone.
         if ctx.fleet.is_live(&server.name) {
@@ -54,18 +54,13 @@ pub async fn run(
             next = steps::next(&facts, &observed);
         }
     }
-    let Some(server) = server else {
-        return match next {
-            Next::Wait(after) => Ok(Action::requeue(after)),
-            _ => {
-                let message = ctx
-                    .directory
-                    .absence(&server_name)
-                    .map(|absence| absence.describe(&server_name))
-                    .unwrap_or_else(|| format!("rendering server {server_name} is gone"));
-                fail(session, status, ctx, "ServerLost", message).await
-            }
-        };
+    let server = match (server, &next) {
+        (Ok(server), _) => server,
+        (Err(_), Next::Wait(after)) => return Ok(Action::requeue(*after)),
+        (Err(absence), _) => {
+            let message = absence.describe(&server_name);
+            return fail(session, status, ctx, "ServerLost", message).await;
+        }
     };
     match next {
         Next::Wait(after) => Ok(Action::requeue(after)),

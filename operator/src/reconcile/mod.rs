@@ -332,7 +332,7 @@ async fn fail(
         // The instance may outlive the failure (e.g. its server comes back): free the slot if it
         // is still ours. Seed servers cannot say whose a slot is, so they are left alone.
         if let Some((name, id)) = slot {
-            if let Some(server) = ctx.directory.reach(&name).filter(|s| !s.external) {
+            if let Some(server) = ctx.directory.reach(&name).ok().filter(|s| !s.external) {
                 if let Err(e) = stop_if_ours(ctx, &server, id, &uid).await {
                     tracing::debug!("stopping the failed session's instance: {e}");
                 }

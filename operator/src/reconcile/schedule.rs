@@ -51,7 +51,7 @@ pub async fn run(
     };
     if let Some(placed) = tracked.placed {
         // START was acknowledged but the status write did not land (or is not visible yet).
-        if let Some(server) = ctx.directory.reach(&placed.server) {
+        if let Ok(server) = ctx.directory.reach(&placed.server) {
             return starting(session, status, ctx, &server, placed, "started").await;
         }
         // Its server left the directory: wait for it a while rather than start a second

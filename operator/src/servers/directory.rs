@@ -90,32 +90,16 @@ impl Directory {
 
     /// Where the server `name` runs its sessions: an external server, or an agent pod with an IP
     /// that is not being deleted, Ready or not (following and stopping sessions need an address;
-    /// placing new ones needs readiness: [`Directory::servers`]).
-    pub fn reach(&self, name: &str) -> Option<Server> {
+    /// placing new ones needs readiness: [`Directory::servers`]). Else why not.
+    pub fn reach(&self, name: &str) -> Result<Server, Absence> {
         if let Some(external) = self.externals.iter().find(|s| s.name == name) {
-            return Some(external.clone());
+            return Ok(external.clone());
         }
         let pod = self
             .pods
-            .get(&ObjectRef::new(name).within(&self.namespace))?;
-        address_of(&pod, self.node_of(&pod).as_deref())
-    }
-
-    /// Why `name` cannot be reached (None when it can): its pod is gone (deleted: its
-    /// instances ended with it), or it exists without an IP or is terminating.
-    pub fn absence(&self, name: &str) -> Option<Absence> {
-        if self.reach(name).is_some() {
-            return None;
-        }
-        let exists = self
-            .pods
             .get(&ObjectRef::new(name).within(&self.namespace))
-            .is_some();
-        Some(if exists {
-            Absence::NotReady
-        } else {
-            Absence::Deleted
-        })
+            .ok_or(Absence::Deleted)?;
+        address_of(&pod, self.node_of(&pod).as_deref()).ok_or(Absence::Unreachable)
     }
 
     /// A counter bumped on every change of pods or nodes.
@@ -129,13 +113,13 @@ impl Directory {
     }
 }
 
-/// Why a server named in a session is not usable now.
+/// Why a server named in a session cannot be reached now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Absence {
     /// Its pod no longer exists: the agent and every instance it ran are gone with it.
     Deleted,
     /// Its pod exists but has no IP or is terminating: its instances may still run.
-    NotReady,
+    Unreachable,
 }
 
 impl Absence {
@@ -145,7 +129,7 @@ impl Absence {
             Absence::Deleted => format!(
                 "rendering server {name} was deleted (its pod is gone, and its instances with it)"
             ),
-            Absence::NotReady => {
+            Absence::Unreachable => {
                 format!("rendering server {name} cannot be reached (no address, or terminating)")
             }
         }
