@@ -60,6 +60,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         webrtc: config.stream.webrtc,
         metrics: metrics.clone(),
         codec: config.stream.codec,
+        encoders: config.stream.encoders,
         all_control: config.stream.all_viewers_control,
     });
     let hub = Hub::new(deps, require_tokens, MAX_VIEWERS_PER_INSTANCE);

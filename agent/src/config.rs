@@ -3,6 +3,7 @@
 use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::auth::{BearerToken, TokenError};
 use crate::command::protocol::{HEIGHT_RANGE, WIDTH_RANGE};
@@ -11,7 +12,7 @@ use crate::instances::process::{CommandTemplate, TemplateError};
 use crate::instances::{
     InstanceConfig, InstanceKind, ReadyCheck, Resolution, X11DisplayChoice, X11Settings,
 };
-use crate::media::encoder::{Codec, EncoderSettings};
+use crate::media::encoder::{Codec, EncoderFactory, EncoderSettings};
 use crate::media::pipeline::PipelineSettings;
 use crate::stream::WebRtcConfig;
 
@@ -80,9 +81,10 @@ pub struct Args {
     )]
     pub webrtc_addresses: Vec<String>,
 
-    /// Video codec offered to viewers.
-    #[arg(long, env = "OPENSPACE_CODEC", value_enum, default_value = "h264")]
-    pub codec: CodecFlag,
+    /// Video codec offered first to viewers whose page names none (`h264`, `vp8`); the
+    /// browser's answer decides among every codec this machine can encode.
+    #[arg(long, env = "OPENSPACE_CODEC", default_value = "h264")]
+    pub codec: Codec,
 
     /// Target video bitrate in kbit/s.
     #[arg(long, env = "OPENSPACE_BITRATE_KBPS", default_value_t = 3000)]
@@ -168,12 +170,6 @@ pub enum KindFlag {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum CodecFlag {
-    H264,
-    Vp8,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
@@ -193,7 +189,10 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct StreamConfig {
     pub webrtc: WebRtcConfig,
+    /// Offered first when the page names no codec.
     pub codec: Codec,
+    /// The codecs this machine can encode (the offer lists these only).
+    pub encoders: Arc<EncoderFactory>,
     pub all_viewers_control: bool,
 }
 
@@ -301,6 +300,12 @@ impl Args {
         if self.max_command_connections == 0 {
             return Err(ConfigError::NoConnections);
         }
+        let encoder = EncoderSettings {
+            bitrate_bps: self.bitrate_kbps * 1000,
+            fps: self.fps as f32,
+            threads: self.encoder_threads.max(1),
+        };
+        let encoders = Arc::new(EncoderFactory::probe(encoder));
         let token = self
             .token_file
             .as_deref()
@@ -317,11 +322,8 @@ impl Args {
                 require_tokens: token.is_some(),
                 pipeline: PipelineSettings {
                     fps: self.fps,
-                    encoder: EncoderSettings {
-                        bitrate_bps: self.bitrate_kbps * 1000,
-                        fps: self.fps as f32,
-                        threads: self.encoder_threads.max(1),
-                    },
+                    encoder,
+                    encoders: Arc::clone(&encoders),
                 },
                 api_base_port: self.api_base_port,
                 ready,
@@ -341,10 +343,8 @@ impl Args {
                     public_ip: self.public_ip,
                     udp_addrs,
                 },
-                codec: match self.codec {
-                    CodecFlag::H264 => Codec::H264,
-                    CodecFlag::Vp8 => Codec::Vp8,
-                },
+                codec: self.codec,
+                encoders,
                 all_viewers_control: self.all_viewers_control,
             },
         })

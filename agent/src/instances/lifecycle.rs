@@ -71,7 +71,7 @@ async fn drive_builtin(
     let pipeline = Pipeline::start(
         Box::new(source),
         true,
-        supervisor.config().pipeline,
+        supervisor.config().pipeline.clone(),
         supervisor.metrics().clone(),
     );
     supervisor.set_pipeline(key, Some(Arc::clone(&pipeline)));

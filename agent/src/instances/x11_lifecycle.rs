@@ -110,7 +110,7 @@ pub(super) async fn drive(
     let pipeline = Pipeline::start(
         Box::new(source),
         true,
-        config.pipeline,
+        config.pipeline.clone(),
         supervisor.metrics().clone(),
     );
     supervisor.set_pipeline(key, Some(Arc::clone(&pipeline)));

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
-use super::encoder::{software_encoder, Codec, EncoderError, EncoderSettings};
+use super::encoder::{Codec, EncoderError, EncoderFactory, EncoderSettings};
 use super::frame::I420Frame;
 use super::input::InputEvent;
 use crate::metrics::Metrics;
@@ -66,10 +66,12 @@ impl Shared {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PipelineSettings {
     pub fps: u32,
     pub encoder: EncoderSettings,
+    /// Where this pipeline's encoders come from.
+    pub encoders: Arc<EncoderFactory>,
 }
 
 pub struct Pipeline {
@@ -134,9 +136,10 @@ impl Pipeline {
         let thread = {
             let shared = Arc::clone(&shared);
             let metrics = metrics.clone();
+            let fps = settings.fps;
             std::thread::Builder::new()
                 .name("source".into())
-                .spawn(move || run_source(source, receiver, shared, settings.fps, metrics))
+                .spawn(move || run_source(source, receiver, shared, fps, metrics))
                 .ok()
         };
         Arc::new(Self {
@@ -174,7 +177,10 @@ impl Pipeline {
     }
 
     fn start_encoder(&self, codec: Codec) -> Result<EncoderFeed, EncoderError> {
-        let mut encoder = software_encoder(codec, self.settings.encoder)?;
+        let mut encoder = self
+            .settings
+            .encoders
+            .create(codec, self.settings.encoder)?;
         let (frames, receiver) = mpsc::sync_channel::<Arc<I420Frame>>(1);
         let keyframe = Arc::new(AtomicBool::new(true));
         let (output, _) = broadcast::channel(VIEWER_BUFFER);

@@ -110,12 +110,11 @@ impl Hub {
                 codec,
             }) => {
                 let token = token.or_else(|| conn.url_token.clone());
-                let codec = match codec.as_deref().map(str::to_ascii_uppercase).as_deref() {
-                    None => Ok(None),
-                    Some("H264") => Ok(Some(Codec::H264)),
-                    Some("VP8") => Ok(Some(Codec::Vp8)),
-                    Some(other) => Err(format!("unknown codec {other:?}: use H264 or VP8")),
-                };
+                let codec = codec
+                    .as_deref()
+                    .map(str::parse::<Codec>)
+                    .transpose()
+                    .map_err(|e| e.to_string());
                 let result =
                     codec.and_then(|codec| self.session(conn, caller_id, other, token, codec));
                 if let Err(e) = result {

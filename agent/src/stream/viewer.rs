@@ -26,7 +26,7 @@ use super::control::{self, ViewerMessage};
 use super::keyframes::is_keyframe_request;
 use super::peer::{self, codec_parameters, WebRtcConfig};
 use crate::instances::{Resolution, Supervisor};
-use crate::media::encoder::Codec;
+use crate::media::encoder::{Codec, EncoderFactory};
 use crate::media::pipeline::{EncodedSample, Pipeline, Subscription};
 use crate::metrics::Metrics;
 
@@ -51,7 +51,10 @@ pub struct ViewerDeps {
     pub supervisor: Arc<Supervisor>,
     pub webrtc: WebRtcConfig,
     pub metrics: Metrics,
+    /// Offered first when the page names no codec (`--codec`).
     pub codec: Codec,
+    /// The codecs this machine can encode: the offer lists these only.
+    pub encoders: Arc<EncoderFactory>,
     /// Every viewer may steer, not only the first.
     pub all_control: bool,
 }
@@ -68,6 +71,8 @@ pub enum ViewerError {
     BadAnswer(String),
     #[error("the connection failed")]
     Failed,
+    #[error("this agent can encode no video codec")]
+    NoCodec,
     #[error("the browser declined {0} (answered {1:?}); ask for the codec it decodes with SESSION's \"codec\"")]
     CodecRefused(Codec, Option<Codec>),
 }
@@ -110,8 +115,8 @@ const DISCONNECTED_GRACE: Duration = Duration::from_secs(5);
 /// Runs one viewer until the browser goes away or the connection fails. Always closes the peer
 /// connection before returning.
 ///
-/// `preferred`: the codec the page asked for, else the agent's `--codec`; the other one is
-/// offered too, and the browser's answer decides.
+/// `preferred`: the codec the page asked for, else the agent's `--codec`; every other codec this
+/// machine can encode is offered too, and the browser's answer decides.
 pub async fn run(
     deps: Arc<ViewerDeps>,
     instance: u32,
@@ -124,20 +129,17 @@ pub async fn run(
         .supervisor
         .pipeline(instance)
         .ok_or(ViewerError::NoPicture(instance))?;
-    let first = preferred.unwrap_or(deps.codec);
-    let second = if first == Codec::H264 {
-        Codec::Vp8
-    } else {
-        Codec::H264
-    };
+    let offered = deps.encoders.preference(preferred.unwrap_or(deps.codec));
+    let first = *offered.first().ok_or(ViewerError::NoCodec)?;
     let (events_tx, mut events) = mpsc::unbounded_channel();
-    let pc = peer::build(&deps.webrtc, &[first, second], Arc::new(Events(events_tx))).await?;
+    let pc = peer::build(&deps.webrtc, &offered, Arc::new(Events(events_tx))).await?;
     let _seat = deps.supervisor.roster().join(instance, viewer);
     deps.metrics.viewers.inc();
     let ids = Ids {
         instance,
         viewer,
         preferred: first,
+        offered,
     };
     let result = negotiate_and_stream(
         &deps,
@@ -158,6 +160,8 @@ struct Ids {
     instance: u32,
     viewer: u64,
     preferred: Codec,
+    /// Every codec in the offer, most preferred first.
+    offered: Vec<Codec>,
 }
 
 /// The video track for `codec`, sending on `ssrc`.
@@ -203,18 +207,10 @@ async fn negotiate_and_stream(
     let sender = pc
         .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
         .await?;
-    // Offer both codecs, ours first; without this the offer names only the track's codec.
-    let other = if ids.preferred == Codec::H264 {
-        Codec::Vp8
-    } else {
-        Codec::H264
-    };
+    // Offer every codec, ours first; without this the offer names only the track's codec.
     for transceiver in pc.get_transceivers().await {
         transceiver
-            .set_codec_preferences(vec![
-                codec_parameters(ids.preferred),
-                codec_parameters(other),
-            ])
+            .set_codec_preferences(ids.offered.iter().map(|c| codec_parameters(*c)).collect())
             .await?;
     }
     let channel = pc.create_data_channel("input", None).await?;

@@ -1,11 +1,14 @@
 //! Video encoders behind one trait, so a hardware encoder (NVENC) can join later. Each encoder
 //! runs on a thread of its own (see `media::pipeline`); these types are plain and synchronous.
 
+mod factory;
 mod h264;
 mod vp8;
 
 use std::fmt;
+use std::str::FromStr;
 
+pub use factory::EncoderFactory;
 pub use h264::H264Encoder;
 pub use vp8::Vp8Encoder;
 
@@ -16,6 +19,30 @@ pub enum Codec {
     /// H.264 constrained baseline, packetization-mode=1.
     H264,
     Vp8,
+}
+
+impl Codec {
+    /// Every codec the agent knows, in its default order of preference.
+    pub const ALL: [Codec; 2] = [Codec::H264, Codec::Vp8];
+}
+
+/// A codec name that is neither `H264` nor `VP8`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown codec {0:?}: use H264 or VP8")]
+pub struct UnknownCodec(pub String);
+
+impl FromStr for Codec {
+    type Err = UnknownCodec;
+
+    /// `H264`/`h264`/`H.264` or `VP8`/`vp8`, as SESSION's `codec`, `--codec` and SDP's rtpmap
+    /// write them.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name.trim().to_ascii_uppercase().as_str() {
+            "H264" | "H.264" => Ok(Codec::H264),
+            "VP8" => Ok(Codec::Vp8),
+            _ => Err(UnknownCodec(name.chars().take(32).collect())),
+        }
+    }
 }
 
 impl fmt::Display for Codec {
@@ -41,6 +68,8 @@ pub enum EncoderError {
     Create { codec: Codec, reason: String },
     #[error("{codec} encoding failed: {reason}")]
     Encode { codec: Codec, reason: String },
+    #[error("this agent cannot encode {0}")]
+    Unavailable(Codec),
 }
 
 /// One encoded picture: Annex-B NAL units for H.264, one frame for VP8.
@@ -61,7 +90,8 @@ pub trait VideoEncoder: Send {
     ) -> Result<Option<Encoded>, EncoderError>;
 }
 
-/// A software encoder for `codec`.
+/// A software encoder for `codec` (openh264 or libvpx). Most callers want an
+/// [`EncoderFactory`], which knows which codecs this machine can encode.
 pub fn software_encoder(
     codec: Codec,
     settings: EncoderSettings,
