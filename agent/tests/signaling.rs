@@ -52,7 +52,16 @@ async fn register(agent: &Agent, id: i64) -> Ws {
     ws
 }
 
+/// The reason in an error of the original's form: one line `ERROR: <reason>`.
 fn error_of(text: &str) -> String {
+    text.strip_prefix("ERROR: ")
+        .filter(|reason| !reason.contains('\n'))
+        .unwrap_or_else(|| panic!("expected an ERROR line, got {text:?}"))
+        .to_owned()
+}
+
+/// The reason in a JSON error `{"type":"ERROR","content":...}` (clients that asked for them).
+fn json_error_of(text: &str) -> String {
     let v: Value = serde_json::from_str(text)
         .unwrap_or_else(|_| panic!("expected a JSON error, got {text:?}"));
     assert_eq!(v["type"], "ERROR", "{text}");
@@ -183,6 +192,17 @@ async fn bad_input_gets_errors_and_the_connection_keeps_working() {
     assert!(ended);
     send(&mut ws, json!({"type": "REGISTER", "caller_id": 6})).await;
     assert_eq!(next_text(&mut ws).await, "REGISTER");
+
+    // A client that asks for JSON errors in its REGISTER gets them from then on.
+    let mut json_client = connect(&agent, "/").await;
+    send(
+        &mut json_client,
+        json!({"type": "REGISTER", "caller_id": 7, "errors": "json"}),
+    )
+    .await;
+    assert_eq!(next_text(&mut json_client).await, "REGISTER");
+    json_client.send(Message::text("nope")).await.unwrap();
+    assert!(json_error_of(&next_text(&mut json_client).await).contains("not JSON"));
 }
 
 fn builtin_agent(extra: &[&str]) -> Agent {

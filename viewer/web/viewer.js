@@ -55,7 +55,8 @@ function parseRoute() {
   return {
     id: Number.isSafeInteger(id) ? id : null,
     token: params.get('token') || null,
-    // Optional codec wish (h264 or vp8); the agent offers both and the browser picks.
+    // Optional codec wish (h264 or vp8): offered first. The agent offers every codec it can
+    // encode and streams whichever this browser's answer picks.
     codec: params.get('codec') || null,
     stats: params.get('stats') === '1',
   };
@@ -167,7 +168,8 @@ function connect(route) {
     live: false,
   };
   session = s;
-  ws.onopen = () => wsSend(s, { type: 'REGISTER', caller_id: callerId });
+  // errors: 'json' asks for {"type":"ERROR"} errors (the agent's default is the original's text).
+  ws.onopen = () => wsSend(s, { type: 'REGISTER', caller_id: callerId, errors: 'json' });
   ws.onmessage = (e) => { if (session === s) onSignal(s, e.data); };
   ws.onclose = () => { if (session === s) retry(route, 'signaling connection closed'); };
   ws.onerror = () => {};     // a close event always follows; handled there
@@ -175,27 +177,23 @@ function connect(route) {
 
 const wsSend = (s, msg) => s.ws.readyState === WebSocket.OPEN && s.ws.send(JSON.stringify(msg));
 
-// The agent offers the codec we name first: H.264 (constrained baseline, packetization-mode 1)
-// when this browser decodes it, else VP8.
-function preferredCodec() {
-  const codecs = (window.RTCRtpReceiver?.getCapabilities?.('video')?.codecs) || [];
-  const h264 = codecs.some((c) => /h264/i.test(c.mimeType) && /packetization-mode=1/.test(c.sdpFmtpLine || ''));
-  return h264 ? 'H264' : 'VP8';
-}
-
 function onSignal(s, data) {
   if (typeof data !== 'string') return;
   const text = data.trim();
   if (text === 'REGISTER') {
     const msg = { type: 'SESSION', caller_id: s.callerId, content: s.route.id };
     if (s.route.token) msg.token = s.route.token;
-    msg.codec = s.route.codec || preferredCodec();
+    if (s.route.codec) msg.codec = s.route.codec;
     wsSend(s, msg);
     setState('waiting for instance');
     return;
   }
   if (text === 'SESSION_OK') {
     setState('waiting for instance');   // paired; the offer comes next
+    return;
+  }
+  if (text.startsWith('ERROR')) {       // the original's text form, should the agent use it
+    onServerError(s, text.replace(/^ERROR:?\s*/, '') || 'unknown error');
     return;
   }
   let msg;

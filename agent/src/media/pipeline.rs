@@ -236,6 +236,11 @@ impl Pipeline {
         ));
     }
 
+    /// What this pipeline's encoders are set to (bitrate, frame rate).
+    pub fn encoder_settings(&self) -> EncoderSettings {
+        self.settings.encoder
+    }
+
     pub fn resizable(&self) -> bool {
         self.resizable
     }

@@ -16,7 +16,7 @@ use rtc::peer_connection::transport::RTCIceCandidateInit;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::protocol::{self, PeerMessage, RelayKind, REGISTER_REPLY, SESSION_OK};
+use super::protocol::{self, ErrorForm, PeerMessage, RelayKind, REGISTER_REPLY, SESSION_OK};
 use crate::media::encoder::Codec;
 use crate::stream::{FromBrowser, ToBrowser, ViewerDeps};
 
@@ -41,6 +41,7 @@ enum Partner {
 struct Peer {
     conn: u64,
     outbox: Outbox,
+    errors: ErrorForm,
 }
 
 struct ViewerLink {
@@ -62,9 +63,36 @@ struct State {
 pub struct Connection {
     pub id: u64,
     pub outbox: Outbox,
+    /// How this connection wants errors; JSON once its REGISTER asked for them.
+    errors: std::sync::Mutex<ErrorForm>,
     pub peer_ip: Option<IpAddr>,
     /// A token from the URL (`?token=`), for clients that cannot add it to messages.
     pub url_token: Option<String>,
+}
+
+impl Connection {
+    pub fn new(
+        id: u64,
+        outbox: Outbox,
+        peer_ip: Option<IpAddr>,
+        url_token: Option<String>,
+    ) -> Self {
+        Self {
+            id,
+            outbox,
+            errors: std::sync::Mutex::new(ErrorForm::default()),
+            peer_ip,
+            url_token,
+        }
+    }
+
+    pub fn error_form(&self) -> ErrorForm {
+        *self.errors.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_error_form(&self, form: ErrorForm) {
+        *self.errors.lock().unwrap_or_else(|p| p.into_inner()) = form;
+    }
 }
 
 pub struct Hub {
@@ -91,16 +119,25 @@ impl Hub {
 
     /// Handles one text frame from `conn`.
     pub fn handle(self: &Arc<Self>, conn: &Connection, text: &str) {
-        let reply = |text: String| {
-            let _ = conn.outbox.send(text);
+        let reply = |message: String| {
+            let _ = conn
+                .outbox
+                .send(protocol::error(conn.error_form(), &message));
         };
         match protocol::parse(text) {
-            Err(e) => reply(protocol::error(&e)),
-            Ok(PeerMessage::Register { caller_id, token }) => {
+            Err(e) => reply(e),
+            Ok(PeerMessage::Register {
+                caller_id,
+                token,
+                json_errors,
+            }) => {
+                if json_errors {
+                    conn.set_error_form(ErrorForm::Json);
+                }
                 if let Err(e) =
                     self.register(conn, caller_id, token.or_else(|| conn.url_token.clone()))
                 {
-                    reply(protocol::error(&e));
+                    reply(e);
                 }
             }
             Ok(PeerMessage::Session {
@@ -118,7 +155,7 @@ impl Hub {
                 let result =
                     codec.and_then(|codec| self.session(conn, caller_id, other, token, codec));
                 if let Err(e) = result {
-                    reply(protocol::error(&e));
+                    reply(e);
                 }
             }
             Ok(PeerMessage::Relay {
@@ -127,7 +164,7 @@ impl Hub {
                 content,
             }) => {
                 if let Err(e) = self.relay(conn, kind, caller_id, &content, text) {
-                    reply(protocol::error(&e));
+                    reply(e);
                 }
             }
         }
@@ -208,6 +245,7 @@ impl Hub {
             Peer {
                 conn: conn.id,
                 outbox: conn.outbox.clone(),
+                errors: conn.error_form(),
             },
         );
         let _ = conn.outbox.send(REGISTER_REPLY.to_owned());
@@ -458,10 +496,18 @@ impl Hub {
                     Ok(()) => format!("the stream of instance {n} ended"),
                     Err(e) => format!("the stream of instance {n} ended: {e}"),
                 };
-                hub.send_to(viewer, protocol::error(&message));
+                hub.send_error_to(viewer, &message);
             }
         });
         Ok(())
+    }
+
+    /// Sends peer `id` an error in the form its connection asked for.
+    fn send_error_to(&self, id: i64, message: &str) -> bool {
+        self.lock()
+            .peers
+            .get(&id)
+            .is_some_and(|p| p.outbox.send(protocol::error(p.errors, message)).is_ok())
     }
 
     fn send_to(&self, id: i64, text: String) -> bool {

@@ -1,7 +1,12 @@
 //! The original signaling server's messages (see `shared/spec/protocols.md`): JSON objects
 //! `{"type","caller_id","content"}` from peers; the server's own replies are plain text
-//! (`REGISTER`, `SESSION_OK`). Errors, which the original never sent, are JSON
-//! `{"type":"ERROR","content":"..."}` so the original clients ignore them.
+//! (`REGISTER`, `SESSION_OK`).
+//!
+//! Errors, which the original server never sent, come in the form the peer reads: the original
+//! browser client accepts plain text starting with `ERROR` and treats any other JSON as fatal,
+//! so by default an error is the line `ERROR: <reason>`. A client that wants
+//! `{"type":"ERROR","content":"<reason>"}` (our viewer page) says so with `"errors":"json"` in
+//! its REGISTER; the choice holds for that connection.
 
 use serde_json::{json, Value};
 
@@ -13,9 +18,11 @@ pub const SESSION_OK: &str = "SESSION_OK";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum PeerMessage {
+    /// `errors` (extension): `"json"` asks for JSON errors on this connection.
     Register {
         caller_id: i64,
         token: Option<String>,
+        json_errors: bool,
     },
     /// `codec` (extension): the page's preferred video codec, "H264" or "VP8".
     Session {
@@ -68,7 +75,11 @@ pub fn parse(text: &str) -> Result<PeerMessage, String> {
     let caller_id = integer(map.get("caller_id"), "caller_id")?;
     let token = map.get("token").and_then(Value::as_str).map(str::to_owned);
     match kind {
-        "REGISTER" => Ok(PeerMessage::Register { caller_id, token }),
+        "REGISTER" => Ok(PeerMessage::Register {
+            caller_id,
+            token,
+            json_errors: map.get("errors").and_then(Value::as_str) == Some("json"),
+        }),
         "SESSION" => Ok(PeerMessage::Session {
             caller_id,
             other: integer(map.get("content"), "content")?,
@@ -95,8 +106,22 @@ pub fn parse(text: &str) -> Result<PeerMessage, String> {
     }
 }
 
-pub fn error(message: &str) -> String {
-    json!({"type": "ERROR", "content": message}).to_string()
+/// How a connection wants its errors (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorForm {
+    /// `ERROR: <reason>` on one line: what the original browser client reads.
+    #[default]
+    Text,
+    /// `{"type":"ERROR","content":"<reason>"}`.
+    Json,
+}
+
+/// An error message for a peer, in `form`.
+pub fn error(form: ErrorForm, message: &str) -> String {
+    match form {
+        ErrorForm::Text => format!("ERROR: {}", message.replace(['\r', '\n'], " ")),
+        ErrorForm::Json => json!({"type": "ERROR", "content": message}).to_string(),
+    }
 }
 
 /// `{"type":"SDP","caller_id":FROM,"content":{"sdp":{"type":KIND,"sdp":SDP}}}`
@@ -144,7 +169,8 @@ mod tests {
             parse(r#"{"type":"REGISTER","caller_id":100}"#),
             Ok(PeerMessage::Register {
                 caller_id: 100,
-                token: None
+                token: None,
+                json_errors: false,
             })
         );
         assert_eq!(
@@ -202,6 +228,16 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad}");
         }
         assert!(parse(&"x".repeat(MAX_SIGNALING_BYTES + 1)).is_err());
-        assert!(error("bad").contains("\"ERROR\""));
+        assert_eq!(error(ErrorForm::Text, "bad\nthing"), "ERROR: bad thing");
+        let json: Value = serde_json::from_str(&error(ErrorForm::Json, "bad")).unwrap();
+        assert_eq!(json, json!({"type": "ERROR", "content": "bad"}));
+        assert_eq!(
+            parse(r#"{"type":"REGISTER","caller_id":5,"errors":"json"}"#),
+            Ok(PeerMessage::Register {
+                caller_id: 5,
+                token: None,
+                json_errors: true,
+            })
+        );
     }
 }

@@ -48,12 +48,12 @@ pub async fn upgrade(
 async fn serve(hub: Arc<Hub>, socket: WebSocket, peer: SocketAddr, url_token: Option<String>) {
     OPEN.fetch_add(1, Ordering::Relaxed);
     let (outbox, mut outgoing) = mpsc::unbounded_channel::<String>();
-    let conn = Connection {
-        id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
+    let conn = Connection::new(
+        NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
         outbox,
-        peer_ip: Some(peer.ip()),
+        Some(peer.ip()),
         url_token,
-    };
+    );
     let (mut sink, mut stream) = socket.split();
     let writer = tokio::spawn(async move {
         while let Some(text) = outgoing.recv().await {
@@ -67,6 +67,7 @@ async fn serve(hub: Arc<Hub>, socket: WebSocket, peer: SocketAddr, url_token: Op
             Ok(Message::Text(text)) => hub.handle(&conn, text.as_str()),
             Ok(Message::Binary(_)) => {
                 let _ = conn.outbox.send(protocol::error(
+                    conn.error_form(),
                     "binary frames are not supported; send JSON text",
                 ));
             }

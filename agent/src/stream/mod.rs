@@ -1,5 +1,6 @@
 //! WebRTC: one peer connection per viewer, the video track, and the "input" data channel.
 
+pub mod codecs;
 pub mod control;
 mod keyframes;
 pub mod peer;

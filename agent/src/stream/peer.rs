@@ -5,21 +5,16 @@ use std::sync::Arc;
 
 use rtc::interceptor::Slot;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::{
-    MediaEngine, MIME_TYPE_H264, MIME_TYPE_VP8,
-};
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::transport::RTCIceServer;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodecParameters, RtpCodecKind};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, Registry,
 };
 
 use super::keyframes::KeyframeRequests;
-use crate::media::encoder::Codec;
 
 /// WebRTC settings of the agent, from its flags.
 #[derive(Debug, Clone, Default)]
@@ -30,37 +25,6 @@ pub struct WebRtcConfig {
     pub public_ip: Option<IpAddr>,
     /// Local addresses to gather host candidates on (`IP:0`); empty = every interface.
     pub udp_addrs: Vec<String>,
-}
-
-/// The RTP payload type and SDP line of each codec we offer. 96 for H.264 as the original did.
-pub fn codec_parameters(codec: Codec) -> RTCRtpCodecParameters {
-    let feedback = |typ: &str, parameter: &str| RTCPFeedback {
-        typ: typ.to_owned(),
-        parameter: parameter.to_owned(),
-    };
-    let (mime_type, payload_type, fmtp) = match codec {
-        Codec::H264 => (
-            MIME_TYPE_H264,
-            96,
-            "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
-        ),
-        Codec::Vp8 => (MIME_TYPE_VP8, 97, ""),
-    };
-    RTCRtpCodecParameters {
-        rtp_codec: RTCRtpCodec {
-            mime_type: mime_type.to_owned(),
-            clock_rate: 90_000,
-            channels: 0,
-            sdp_fmtp_line: fmtp.to_owned(),
-            rtcp_feedback: vec![
-                feedback("nack", ""),
-                feedback("nack", "pli"),
-                feedback("ccm", "fir"),
-                feedback("goog-remb", ""),
-            ],
-        },
-        payload_type,
-    }
 }
 
 fn ice_server(url: &str) -> RTCIceServer {
@@ -84,27 +48,15 @@ fn ice_server(url: &str) -> RTCIceServer {
     }
 }
 
-/// The codec an answer's negotiated codec parameters stand for.
-pub fn codec_of(parameters: &RTCRtpCodecParameters) -> Option<Codec> {
-    let mime = parameters.rtp_codec.mime_type.to_ascii_lowercase();
-    if mime == MIME_TYPE_H264.to_ascii_lowercase() {
-        Some(Codec::H264)
-    } else if mime == MIME_TYPE_VP8.to_ascii_lowercase() {
-        Some(Codec::Vp8)
-    } else {
-        None
-    }
-}
-
-/// A peer connection offering `codecs`, most preferred first.
+/// A peer connection offering `codecs` (from `stream::codecs::offer`), most preferred first.
 pub async fn build(
     config: &WebRtcConfig,
-    codecs: &[Codec],
+    codecs: &[RTCRtpCodecParameters],
     handler: Arc<dyn PeerConnectionEventHandler>,
 ) -> webrtc::error::Result<Arc<dyn PeerConnection>> {
     let mut media_engine = MediaEngine::default();
     for codec in codecs {
-        media_engine.register_codec(codec_parameters(*codec), RtpCodecKind::Video)?;
+        media_engine.register_codec(codec.clone(), RtpCodecKind::Video)?;
     }
     let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
     // Application-most, so the default interceptors have seen all inbound RTCP first.

@@ -5,29 +5,32 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rtc::media::Sample;
+use bytes::Bytes;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
+use rtc::rtp::packetizer::{new_packetizer, Packetizer};
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RtpCodecKind,
 };
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
-use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionEventHandler, RTCIceConnectionState, RTCIceGatheringState,
     RTCPeerConnectionIceEvent, RTCPeerConnectionState,
 };
 
+use super::codecs::{self, AnswerError};
 use super::control::{self, ViewerMessage};
 use super::keyframes::is_keyframe_request;
-use super::peer::{self, codec_parameters, WebRtcConfig};
+use super::peer::{self, WebRtcConfig};
 use crate::instances::{Resolution, Supervisor};
-use crate::media::encoder::{Codec, EncoderFactory};
-use crate::media::pipeline::{EncodedSample, Pipeline, Subscription};
+use crate::media::encoder::{h264_level_idc, Codec, EncoderFactory};
+use crate::media::pipeline::{EncodedSample, Pipeline, Subscription, MAX_HEIGHT, MAX_WIDTH};
 use crate::metrics::Metrics;
 
 /// Signaling messages from the browser for this viewer.
@@ -69,12 +72,14 @@ pub enum ViewerError {
     Encoder(#[from] crate::media::encoder::EncoderError),
     #[error("the browser's answer is not valid SDP: {0}")]
     BadAnswer(String),
+    #[error(transparent)]
+    Answer(#[from] AnswerError),
     #[error("the connection failed")]
     Failed,
     #[error("this agent can encode no video codec")]
     NoCodec,
-    #[error("the browser declined {0} (answered {1:?}); ask for the codec it decodes with SESSION's \"codec\"")]
-    CodecRefused(Codec, Option<Codec>),
+    #[error("RTP packetization: {0}")]
+    Packetizer(String),
 }
 
 /// Peer connection events, forwarded from webrtc-rs's callbacks into the session's loop.
@@ -129,8 +134,11 @@ pub async fn run(
         .supervisor
         .pipeline(instance)
         .ok_or(ViewerError::NoPicture(instance))?;
-    let offered = deps.encoders.preference(preferred.unwrap_or(deps.codec));
-    let first = *offered.first().ok_or(ViewerError::NoCodec)?;
+    let codecs = deps.encoders.preference(preferred.unwrap_or(deps.codec));
+    if codecs.is_empty() {
+        return Err(ViewerError::NoCodec);
+    }
+    let offered = codecs::offer(&codecs, h264_level(&deps, &pipeline, instance));
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let pc = peer::build(&deps.webrtc, &offered, Arc::new(Events(events_tx))).await?;
     let _seat = deps.supervisor.roster().join(instance, viewer);
@@ -138,7 +146,6 @@ pub async fn run(
     let ids = Ids {
         instance,
         viewer,
-        preferred: first,
         offered,
     };
     let result = negotiate_and_stream(
@@ -156,38 +163,44 @@ pub async fn run(
     result
 }
 
+/// The H.264 level offered: that of the instance's picture now (a later RESOLUTION may raise it;
+/// `level-asymmetry-allowed=1` and browsers decode past the offered level), or of the largest
+/// picture the pipeline makes when the size is not known yet.
+fn h264_level(deps: &ViewerDeps, pipeline: &Pipeline, instance: u32) -> u8 {
+    let (width, height) = deps
+        .supervisor
+        .view(instance)
+        .ok()
+        .and_then(|v| v.resolution)
+        .map_or((MAX_WIDTH, MAX_HEIGHT), |r| (r.width, r.height));
+    let settings = pipeline.encoder_settings();
+    h264_level_idc(width, height, settings.fps, settings.bitrate_bps)
+}
+
 struct Ids {
     instance: u32,
     viewer: u64,
-    preferred: Codec,
-    /// Every codec in the offer, most preferred first.
-    offered: Vec<Codec>,
+    /// Everything in the offer, most preferred first (`codecs::offer`).
+    offered: Vec<RTCRtpCodecParameters>,
 }
 
-/// The video track for `codec`, sending on `ssrc`.
-fn video_track(
-    ids: &Ids,
-    codec: Codec,
-    ssrc: u32,
-) -> Result<Arc<TrackLocalStaticSample>, ViewerError> {
+/// The video track's description: one encoding of `codec` on `ssrc`.
+fn video_track(ids: &Ids, codec: &RTCRtpCodec, ssrc: u32) -> MediaStreamTrack {
     let (instance, viewer) = (ids.instance, ids.viewer);
-    Ok(Arc::new(TrackLocalStaticSample::new(
-        Instant::now(),
-        MediaStreamTrack::new(
-            format!("openspace-{instance}"),
-            format!("video-{instance}-{viewer}"),
-            format!("instance {instance}"),
-            RtpCodecKind::Video,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(ssrc),
-                    ..Default::default()
-                },
-                codec: codec_parameters(codec).rtp_codec,
+    MediaStreamTrack::new(
+        format!("openspace-{instance}"),
+        format!("video-{instance}-{viewer}"),
+        format!("instance {instance}"),
+        RtpCodecKind::Video,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
                 ..Default::default()
-            }],
-        ),
-    )?))
+            },
+            codec: codec.clone(),
+            ..Default::default()
+        }],
+    )
 }
 
 async fn negotiate_and_stream(
@@ -201,16 +214,22 @@ async fn negotiate_and_stream(
 ) -> Result<(), ViewerError> {
     let (instance, viewer) = (ids.instance, ids.viewer);
     let ssrc: u32 = rand::random();
-    let track = video_track(&ids, ids.preferred, ssrc)?;
-    // What the browser's answer chose: (codec, payload type).
-    let mut negotiated = (ids.preferred, codec_parameters(ids.preferred).payload_type);
+    // What the browser's answer chose; until then, what we prefer.
+    let mut negotiated = ids.offered[0].clone();
+    // We packetize ourselves (`send_frames`), for whichever codec the answer picks, and write
+    // RTP to this track, which stays bound to the sender whatever codec it carries.
+    let track = Arc::new(TrackLocalStaticRTP::new(video_track(
+        &ids,
+        &negotiated.rtp_codec,
+        ssrc,
+    )));
     let sender = pc
         .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
         .await?;
-    // Offer every codec, ours first; without this the offer names only the track's codec.
+    // Offer everything, ours first; without this the offer names only the track's codec.
     for transceiver in pc.get_transceivers().await {
         transceiver
-            .set_codec_preferences(ids.offered.iter().map(|c| codec_parameters(*c)).collect())
+            .set_codec_preferences(ids.offered.clone())
             .await?;
     }
     let channel = pc.create_data_channel("input", None).await?;
@@ -218,6 +237,12 @@ async fn negotiate_and_stream(
     let offer = pc.create_offer(None).await?;
     pc.set_local_description(offer.clone()).await?;
     let _ = outbound.send(ToBrowser::Offer(offer.sdp));
+    // Every candidate belongs to the first m-line (BUNDLE): name it, as browsers other than
+    // Chromium need `sdpMid` (webrtc-rs leaves it empty).
+    let video_mid = match pc.get_transceivers().await.first() {
+        Some(transceiver) => transceiver.mid().await?,
+        None => None,
+    };
 
     let mut tasks = JoinSet::new();
     let mut pending_candidates = Vec::new();
@@ -235,18 +260,19 @@ async fn negotiate_and_stream(
             message = inbound.recv() => match message {
                 None => return Ok(()),
                 Some(FromBrowser::Answer(sdp)) => {
+                    let chosen = codecs::chosen(&sdp, &ids.offered)?;
+                    if chosen.rtp_codec != negotiated.rtp_codec {
+                        // The sender's description must name the chosen codec before the answer
+                        // starts its RTP stream: NACK and report interceptors bind to the
+                        // payload type of the track's codec. (webrtc-rs swaps the description
+                        // only; `track` stays the bound writer.)
+                        let description = TrackLocalStaticRTP::new(video_track(&ids, &chosen.rtp_codec, ssrc));
+                        sender.replace_track(Arc::new(description)).await?;
+                    }
+                    negotiated = chosen;
                     let answer = RTCSessionDescription::answer(sdp).map_err(|e| ViewerError::BadAnswer(e.to_string()))?;
                     pc.set_remote_description(answer).await?;
                     answered = true;
-                    let chosen = sender.get_parameters().await?.rtp_parameters.codecs.first().cloned();
-                    if let Some(parameters) = chosen {
-                        match peer::codec_of(&parameters) {
-                            Some(codec) if codec == ids.preferred => negotiated = (codec, parameters.payload_type),
-                            // The page names the codec its browser decodes (SESSION's `codec`),
-                            // so an answer that declines it is a broken client.
-                            other => return Err(ViewerError::CodecRefused(ids.preferred, other)),
-                        }
-                    }
                     for candidate in pending_candidates.drain(..) {
                         add_candidate(pc, candidate).await;
                     }
@@ -256,7 +282,13 @@ async fn negotiate_and_stream(
             },
             event = events.recv() => match event {
                 None => return Err(ViewerError::Failed),
-                Some(PcEvent::Candidate(init)) => { let _ = outbound.send(ToBrowser::Candidate(init)); }
+                Some(PcEvent::Candidate(mut init)) => {
+                    if init.sdp_mid.as_deref().is_none_or(str::is_empty) {
+                        init.sdp_mid.clone_from(&video_mid);
+                        init.sdp_mline_index = Some(0);
+                    }
+                    let _ = outbound.send(ToBrowser::Candidate(init));
+                }
                 Some(PcEvent::GatheringComplete) => { let _ = outbound.send(ToBrowser::CandidatesDone); }
                 Some(PcEvent::State(state)) => {
                     tracing::debug!(instance, viewer, %state, "peer connection state");
@@ -265,11 +297,13 @@ async fn negotiate_and_stream(
                             disconnected_since = None;
                             if !streaming {
                                 streaming = true;
-                                let (codec, payload_type) = negotiated;
+                                let codec = codecs::codec_of(&negotiated).ok_or(ViewerError::NoCodec)?;
+                                let packetizer = packetizer(&negotiated, ssrc)?;
                                 let subscription = pipeline.subscribe(codec)?;
                                 let keyframes = subscription.keyframe_requester();
-                                tracing::info!(instance, viewer, %codec, "viewer connected; streaming");
-                                tasks.spawn(send_frames(subscription, Arc::clone(&track), ssrc, payload_type));
+                                let payload_type = negotiated.payload_type;
+                                tracing::info!(instance, viewer, %codec, payload_type, "viewer connected; streaming");
+                                tasks.spawn(send_frames(subscription, Arc::clone(&track), packetizer));
                                 tasks.spawn(watch_rtcp(Arc::clone(&track), keyframes));
                                 tasks.spawn(serve_channel(Arc::clone(deps), Arc::clone(&channel), Arc::clone(pipeline), instance, viewer));
                             }
@@ -303,13 +337,38 @@ async fn add_candidate(pc: &Arc<dyn PeerConnection>, candidate: RTCIceCandidateI
     }
 }
 
+/// Largest RTP packet we send, in bytes (as webrtc-rs's sample track).
+const RTP_MTU: usize = 1200;
+/// RTP clock rate of video, in Hz (RFC 6184, RFC 7741).
+const VIDEO_CLOCK_RATE: u32 = 90_000;
+
+/// Splits the negotiated codec's frames into RTP packets on `ssrc`: H.264 FU-A/STAP-A
+/// (RFC 6184), VP8 with picture ids (RFC 7741).
+fn packetizer(
+    negotiated: &RTCRtpCodecParameters,
+    ssrc: u32,
+) -> Result<Box<dyn Packetizer + Send>, ViewerError> {
+    let payloader = negotiated
+        .rtp_codec
+        .payloader()
+        .map_err(|e| ViewerError::Packetizer(e.to_string()))?;
+    Ok(Box::new(new_packetizer(
+        Instant::now(),
+        RTP_MTU,
+        negotiated.payload_type,
+        ssrc,
+        payloader,
+        Box::new(rtc::rtp::sequence::new_random_sequencer()),
+        VIDEO_CLOCK_RATE,
+    )))
+}
+
 /// Writes encoded frames to the track. After a gap (a lagging receiver) it waits for the next
 /// keyframe, which it asks for, so the decoder never sees a broken reference chain.
 async fn send_frames(
     mut subscription: Subscription,
-    track: Arc<TrackLocalStaticSample>,
-    ssrc: u32,
-    payload_type: u8,
+    track: Arc<TrackLocalStaticRTP>,
+    mut packetizer: Box<dyn Packetizer + Send>,
 ) -> Result<(), ViewerError> {
     subscription.request_keyframe();
     let mut need_keyframe = true;
@@ -327,20 +386,19 @@ async fn send_frames(
             continue;
         }
         need_keyframe = false;
-        let out = Sample {
-            data: sample.data.clone(),
-            duration: sample.duration,
-            ..Sample::new(Instant::now())
-        };
-        track
-            .sample_writer(ssrc, payload_type)
-            .write_sample(&out)
-            .await?;
+        let ticks = (sample.duration.as_secs_f64() * f64::from(VIDEO_CLOCK_RATE)) as u32;
+        let data: &Bytes = &sample.data;
+        let packets = packetizer
+            .packetize(Instant::now(), data, ticks)
+            .map_err(|e| ViewerError::Packetizer(e.to_string()))?;
+        for packet in packets {
+            track.write_rtp(packet).await?;
+        }
     }
 }
 
 async fn watch_rtcp(
-    track: Arc<TrackLocalStaticSample>,
+    track: Arc<TrackLocalStaticRTP>,
     request_keyframe: impl Fn(),
 ) -> Result<(), ViewerError> {
     while let Some(event) = track.poll().await {

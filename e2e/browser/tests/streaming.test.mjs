@@ -128,7 +128,7 @@ test('two viewers watch at once and only the first controls', async () => {
   }
 });
 
-test('the codec follows the browser: a VP8 wish, and a browser without H.264', async () => {
+test('the codec follows the browser: a VP8 wish, and an answer that picks VP8 over the agent\'s H.264', async () => {
   const codecOf = (p) => until(p, () => window.viewer?.stats?.codec && window.viewer.framesDecoded > 5 && window.viewer.stats.codec, null, { what: 'a codec' });
   const wish = await browser.newPage({ viewport: { width: 640, height: 360 } });
   await wish.goto(agent.url(0, '&codec=vp8'));
@@ -136,14 +136,15 @@ test('the codec follows the browser: a VP8 wish, and a browser without H.264', a
   assert.equal(await codecOf(wish), 'VP8');
   await wish.close();
 
-  // A browser without H.264: its capabilities lack it (and so would its answer); the page
-  // must ask for VP8 and the agent must stream VP8.
+  // The page names no codec, so the agent offers H.264 first; this browser answers with VP8
+  // only (setCodecPreferences, as a browser without H.264 would), and VP8 is what it gets.
   const picky = await browser.newPage({ viewport: { width: 640, height: 360 } });
   await picky.addInitScript(() => {
-    const capabilities = RTCRtpReceiver.getCapabilities.bind(RTCRtpReceiver);
-    RTCRtpReceiver.getCapabilities = (kind) => {
-      const c = capabilities(kind);
-      return kind === 'video' ? { ...c, codecs: c.codecs.filter((x) => !/h264/i.test(x.mimeType)) } : c;
+    const apply = RTCPeerConnection.prototype.setRemoteDescription;
+    RTCPeerConnection.prototype.setRemoteDescription = async function (description) {
+      await apply.call(this, description);
+      const vp8 = RTCRtpReceiver.getCapabilities('video').codecs.filter((c) => /vp8/i.test(c.mimeType));
+      for (const t of this.getTransceivers()) if (t.receiver.track.kind === 'video') t.setCodecPreferences(vp8);
     };
   });
   await picky.goto(agent.url(0));

@@ -46,6 +46,52 @@ impl H264Encoder {
     }
 }
 
+/// Level limits of H.264 Table A-1: (level_idc, MaxMBPS macroblocks/s, MaxFS macroblocks,
+/// MaxBR kbit/s). Level 1b is left out: openh264 never picks it.
+const LEVELS: [(u8, u64, u64, u64); 16] = [
+    (10, 1_485, 99, 64),
+    (11, 3_000, 396, 192),
+    (12, 6_000, 396, 384),
+    (13, 11_880, 396, 768),
+    (20, 11_880, 396, 2_000),
+    (21, 19_800, 792, 4_000),
+    (22, 20_250, 1_620, 4_000),
+    (30, 40_500, 1_620, 10_000),
+    (31, 108_000, 3_600, 14_000),
+    (32, 216_000, 5_120, 20_000),
+    (40, 245_760, 8_192, 20_000),
+    (41, 245_760, 8_192, 50_000),
+    (42, 522_240, 8_704, 50_000),
+    (50, 589_824, 22_080, 135_000),
+    (51, 983_040, 36_864, 240_000),
+    (52, 2_073_600, 36_864, 240_000),
+];
+
+/// The H.264 `level_idc` (10 = 1.0, 31 = 3.1, 51 = 5.1) of our stream at `width` x `height`
+/// pixels, `fps` frames/s and `bitrate_bps` bits/s: the lowest level of Table A-1 whose frame
+/// size (also per side: at most sqrt(8 * MaxFS) macroblocks), macroblock rate and bitrate hold
+/// it, which is what openh264 writes into its SPS (tested below). Past level 5.2: 52.
+pub fn level_idc(width: u32, height: u32, fps: f32, bitrate_bps: u32) -> u8 {
+    let (mbs_wide, mbs_high) = (
+        u64::from(width.div_ceil(16)),
+        u64::from(height.div_ceil(16)),
+    );
+    let frame = mbs_wide * mbs_high;
+    let rate = (frame as f64 * f64::from(fps.max(1.0))).ceil() as u64;
+    let kbps = u64::from(bitrate_bps).div_ceil(1000);
+    LEVELS
+        .iter()
+        .find(|(_, max_rate, max_frame, max_kbps)| {
+            let max_side = ((8 * max_frame) as f64).sqrt() as u64;
+            frame <= *max_frame
+                && rate <= *max_rate
+                && kbps <= *max_kbps
+                && mbs_wide <= max_side
+                && mbs_high <= max_side
+        })
+        .map_or(52, |(level, ..)| *level)
+}
+
 /// Borrowed view of our frame in the shape openh264 reads.
 struct Source<'a>(&'a I420Frame);
 
@@ -147,6 +193,48 @@ mod tests {
         assert!(!second.keyframe);
         let forced = encoder.encode(&frame, true).unwrap().expect("a frame");
         assert!(forced.keyframe && nal_types(&forced.data).contains(&5));
+    }
+
+    /// (profile_idc, constraint flags, level_idc) of the first SPS in `annex_b`.
+    fn sps_profile_level(annex_b: &[u8]) -> Option<(u8, u8, u8)> {
+        annex_b
+            .windows(7)
+            .find(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 7)
+            .map(|w| (w[4], w[5], w[6]))
+    }
+
+    #[test]
+    fn the_level_we_compute_is_the_one_openh264_writes() {
+        for (width, height) in [
+            (320, 240),
+            (640, 360),
+            (960, 540),
+            (1280, 720),
+            (1920, 1080),
+            (2560, 1440),
+            (3840, 2160),
+        ] {
+            for bitrate_bps in [1_000_000, 3_000_000] {
+                let settings = EncoderSettings {
+                    bitrate_bps,
+                    fps: 30.0,
+                    threads: 1,
+                };
+                let mut encoder = H264Encoder::new(settings).unwrap();
+                let frame = encoder
+                    .encode(&I420Frame::new(width, height), false)
+                    .unwrap()
+                    .expect("a frame");
+                let (profile, constraints, level) = sps_profile_level(&frame.data).expect("an SPS");
+                // Constrained baseline: profile 66 with constraint_set1 (RFC 6184 Table 5).
+                assert_eq!((profile, constraints & 0x40), (0x42, 0x40));
+                assert_eq!(
+                    level,
+                    level_idc(width, height, 30.0, bitrate_bps),
+                    "{width}x{height} at {bitrate_bps} bit/s"
+                );
+            }
+        }
     }
 
     #[test]

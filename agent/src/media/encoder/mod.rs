@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use factory::EncoderFactory;
-pub use h264::H264Encoder;
+pub use h264::{level_idc as h264_level_idc, H264Encoder};
 pub use vp8::Vp8Encoder;
 
 use super::frame::I420Frame;
