@@ -10,6 +10,7 @@ command -v pkg-config >/dev/null || packages+=(pkg-config)
 command -v nasm >/dev/null || packages+=(nasm)           # openh264's SIMD assembly (3x faster)
 command -v node >/dev/null || packages+=(nodejs npm)     # the browser tests' runner
 [ -x /usr/bin/chromium ] || packages+=(chromium)         # headless browser for WebRTC tests
+[ -x /usr/bin/firefox-esr ] || packages+=(firefox-esr)   # the browser without H.264 (codec tests)
 pkg-config --exists vpx 2>/dev/null || packages+=(libvpx-dev)   # the VP8 encoder
 /usr/bin/python3 -c 'import websockets' 2>/dev/null || packages+=(python3-websockets)  # seed supervisor
 /usr/bin/python3 -c 'import yaml' 2>/dev/null || packages+=(python3-yaml)  # scripts/chart-check.sh
@@ -41,8 +42,8 @@ if command -v rustup >/dev/null; then
   done
 fi
 
-# The browser tests' one npm dependency (playwright-core drives Debian's Chromium).
-if [ ! -d e2e/browser/node_modules/playwright-core ]; then
+# The browser tests' npm dependencies: playwright-core drives Chromium, puppeteer-core Firefox ESR.
+if [ ! -d e2e/browser/node_modules/playwright-core ] || [ ! -d e2e/browser/node_modules/puppeteer-core ]; then
   (cd e2e/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi
 

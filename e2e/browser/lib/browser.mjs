@@ -1,4 +1,5 @@
-// Headless Debian Chromium through playwright-core, and helpers that read the viewer page.
+// Headless Debian Chromium through playwright-core, and helpers that read the viewer page (they
+// use only page.evaluate, so they work on puppeteer's Firefox pages too; see firefox.mjs).
 import { chromium } from 'playwright-core';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -25,9 +26,11 @@ export async function until(page, fn, arg, { timeout = 20000, what = 'condition'
       const state = await page.evaluate(() => JSON.stringify({ state: window.viewer?.state, errors: window.viewer?.errors, frames: window.viewer?.framesDecoded }));
       throw new Error(`timed out waiting for ${what}; viewer: ${state}`);
     }
-    await page.waitForTimeout(100);
+    await sleep(100); // not page.waitForTimeout: puppeteer's pages (Firefox) have none
   }
 }
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export const live = (page, minFrames = 10) =>
   until(page, (n) => window.viewer?.state === 'live' && window.viewer.framesDecoded >= n, minFrames, { what: `${minFrames} decoded frames` });
