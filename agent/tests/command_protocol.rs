@@ -650,3 +650,28 @@ async fn health_readiness_and_metrics_are_served() {
         );
     }
 }
+
+#[tokio::test]
+async fn resolution_and_status_answer_the_size_applied_not_the_one_asked() {
+    let api_port = support::free_port().to_string();
+    let agent = Agent::start(&["--capacity", "1", "--api-base-port", &api_port]);
+    let mut client = agent.client().await;
+    // An odd size is streamed one pixel smaller (4:2:0); START says so too.
+    let started = once(&agent, r#"{"command":"START","width":641,"height":361}"#).await;
+    assert_eq!(started["error"], json!("none"));
+    wait_status(&mut client, 0, SlotStatus::Running, TIMEOUT).await;
+    let s = status(&mut client, 0).await;
+    assert_eq!((s.width, s.height), (Some(640), Some(360)));
+    // Past the encoder's largest picture (3840x2160): clamped, and answered as such.
+    let a = once(
+        &agent,
+        r#"{"command":"RESOLUTION","id":0,"width":7001,"height":4320}"#,
+    )
+    .await;
+    assert_eq!(
+        a,
+        json!({"command":"RESOLUTION","error":"none","id":0,"width":3840,"height":2160})
+    );
+    let s = status(&mut client, 0).await;
+    assert_eq!((s.width, s.height), (Some(3840), Some(2160)));
+}

@@ -402,3 +402,49 @@ async fn instance_tokens_are_enforced_with_a_token_file() {
     assert_eq!(next_text(&mut gui).await, "REGISTER");
     expect_offer(&mut gui, 0).await;
 }
+
+/// The `profile-level-id`s of an offer's H.264 formats, in order.
+fn h264_profiles(offer: &str) -> Vec<String> {
+    offer
+        .lines()
+        .filter_map(|line| line.split("profile-level-id=").nth(1))
+        .map(|rest| rest.chars().take(6).collect())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_offer_names_the_h264_level_of_the_instances_size() {
+    let agent = builtin_agent(&[]);
+    start_instance(&agent).await;
+    let offer_now = |id: i64| {
+        let agent = &agent;
+        async move {
+            let mut page = register(agent, id).await;
+            send(
+                &mut page,
+                json!({"type": "SESSION", "caller_id": id, "content": 0}),
+            )
+            .await;
+            expect_offer(&mut page, 0).await
+        }
+    };
+    // 1280x720 at 30 fps and 3 Mbit/s: level 3.1; constrained baseline, baseline and main.
+    let offer = offer_now(2_000_001).await;
+    assert_eq!(h264_profiles(&offer), ["42e01f", "42001f", "4d001f"]);
+    assert!(offer.contains("VP8/90000"), "VP8 is offered too");
+
+    let mut client = agent.client().await;
+    let resized = support::call(
+        &mut client,
+        openspace_agent::command::Request::Resolution {
+            id: 0,
+            width: 3840,
+            height: 2160,
+        },
+    )
+    .await;
+    assert_eq!(resized.error, "none");
+    // 3840x2160 at 30 fps: level 5.1, what openh264 writes into its SPS at that size.
+    let offer = offer_now(2_000_002).await;
+    assert_eq!(h264_profiles(&offer), ["42e033", "420033", "4d0033"]);
+}

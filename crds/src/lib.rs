@@ -127,6 +127,10 @@ pub struct OpenSpaceSessionStatus {
     /// For people: why the session is in its phase (e.g. no capacity, crash reason).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The picture size the instance really streams: `spec.resolution` as the server applied it
+    /// (rounded to even, clamped to what it supports), from its STATUS and RESOLUTION answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<Resolution>,
     /// Standard conditions: `Scheduled`, `Ready`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use openspace_crds::Phase;
+use openspace_crds::{Phase, Resolution};
 use openspace_protocol::{Request, SlotStatus};
 use serde_json::json;
 use support::{operator, phase_of, Agent, Cluster, SeedServer, WAIT};
@@ -58,6 +58,13 @@ async fn a_session_runs_publishes_its_url_resizes_and_stops_on_delete() {
         "START carried the UID"
     );
     assert_eq!((slot.width, slot.height), (Some(640), Some(360)));
+    assert_eq!(
+        status.resolution,
+        Some(Resolution {
+            width: 640,
+            height: 360
+        })
+    );
     let url = status.url.unwrap();
     let prefix = format!("http://{}:4690/frontend/#/streaming?id=0&token=", agent.ip);
     assert!(url.starts_with(&prefix), "{url}");
@@ -66,8 +73,9 @@ async fn a_session_runs_publishes_its_url_resizes_and_stops_on_delete() {
         "the URL carries the instance token: {url}"
     );
 
-    // A spec change reaches the running instance as RESOLUTION.
-    let patch = json!({"spec": {"resolution": {"width": 800, "height": 600}}});
+    // A spec change reaches the running instance as RESOLUTION; an odd size is streamed one
+    // pixel smaller, and the status says so.
+    let patch = json!({"spec": {"resolution": {"width": 801, "height": 601}}});
     cluster
         .sessions
         .patch(
@@ -89,11 +97,18 @@ async fn a_session_runs_publishes_its_url_resizes_and_stops_on_delete() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    cluster
+    let resized = cluster
         .wait_for("demo", WAIT, "observing generation 2", |s| {
             s.status.as_ref().and_then(|st| st.observed_generation) == s.metadata.generation
         })
         .await;
+    assert_eq!(
+        resized.status.and_then(|s| s.resolution),
+        Some(Resolution {
+            width: 800,
+            height: 600
+        })
+    );
 
     cluster.delete("demo").await;
     cluster.wait_gone("demo", WAIT).await;

@@ -20,13 +20,16 @@ pub fn handle(supervisor: &Arc<Supervisor>, request: Request) -> Answer {
             Ok(()) => Answer::ok(command, id.into()),
             Err(e) => failed(supervisor, command, id.into(), e),
         },
+        // Answers the size applied (odd sizes rounded to even, clamped to what the instance
+        // supports), or on an error the size asked for.
         Request::Resolution { id, width, height } => {
-            let mut answer = match supervisor.set_resolution(id, Resolution { width, height }) {
-                Ok(()) => Answer::ok(command, id.into()),
-                Err(e) => failed(supervisor, command, id.into(), e),
+            let asked = Resolution { width, height };
+            let (mut answer, size) = match supervisor.set_resolution(id, asked) {
+                Ok(applied) => (Answer::ok(command, id.into()), applied),
+                Err(e) => (failed(supervisor, command, id.into(), e), asked),
             };
-            answer.width = Some(width);
-            answer.height = Some(height);
+            answer.width = Some(size.width);
+            answer.height = Some(size.height);
             answer
         }
         Request::Status { id } => match supervisor.view(id) {

@@ -19,7 +19,7 @@ use super::slots::{
     InstanceKey, InstanceSpec, Resolution, SlotError, SlotTable, SlotView, Started, StopOutcome,
 };
 use crate::command::protocol::{SlotStatus, StartRequest};
-use crate::media::pipeline::{Pipeline, PipelineSettings};
+use crate::media::pipeline::{stream_dimension, Pipeline, PipelineSettings, MAX_HEIGHT, MAX_WIDTH};
 use crate::metrics::Metrics;
 use crate::stream::Roster;
 
@@ -75,6 +75,25 @@ impl InstanceConfig {
     /// 4682 + id by default; config validation guarantees it fits.
     pub fn api_port(&self, id: u32) -> u16 {
         self.api_base_port.saturating_add(id as u16)
+    }
+
+    /// The picture size an instance of this kind really gets when `asked` is asked for: pictures
+    /// the agent streams are even (4:2:0) and at most the encoder's largest (and, for x11, the
+    /// virtual screen's) size; a program that streams itself gets what was asked. START,
+    /// RESOLUTION and STATUS answer with this size.
+    pub fn fit(&self, asked: Resolution) -> Resolution {
+        let (max_width, max_height) = match &self.kind {
+            InstanceKind::Command(_) => return asked,
+            InstanceKind::Builtin => (MAX_WIDTH, MAX_HEIGHT),
+            InstanceKind::X11(x11) => (
+                x11.max_resolution.width.min(MAX_WIDTH),
+                x11.max_resolution.height.min(MAX_HEIGHT),
+            ),
+        };
+        Resolution {
+            width: stream_dimension(asked.width, max_width),
+            height: stream_dimension(asked.height, max_height),
+        }
     }
 }
 
@@ -164,10 +183,10 @@ impl Supervisor {
 
     /// START: takes the lowest idle slot and launches its instance.
     pub fn start(self: &Arc<Self>, request: StartRequest) -> Result<StartOk, SlotError> {
-        let resolution = match (request.width, request.height) {
+        let resolution = self.config.fit(match (request.width, request.height) {
             (Some(width), Some(height)) => Resolution { width, height },
             _ => self.config.default_resolution,
-        };
+        });
         let spec = InstanceSpec {
             session: request.session,
             resolution,
@@ -220,14 +239,17 @@ impl Supervisor {
     }
 
     /// RESOLUTION: recorded in the slot, and applied live to a streamed instance's picture.
-    pub fn set_resolution(&self, id: u32, resolution: Resolution) -> Result<(), SlotError> {
+    /// RESOLUTION: resizes instance `id` to `asked` as this kind allows; answers the size applied
+    /// (see [`InstanceConfig::fit`]).
+    pub fn set_resolution(&self, id: u32, asked: Resolution) -> Result<Resolution, SlotError> {
+        let resolution = self.config.fit(asked);
         let mut state = self.lock();
         state.table.set_resolution(id, resolution)?;
         if let Some(pipeline) = &state.pipelines[id as usize] {
             pipeline.resize(resolution.width, resolution.height);
         }
         self.publish(&state, id);
-        Ok(())
+        Ok(resolution)
     }
 
     /// Whether the agent renders its instances itself (and so serves their API itself).

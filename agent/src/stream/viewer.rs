@@ -494,7 +494,7 @@ fn on_message(
                 height: clamp(height, crate::command::protocol::HEIGHT_RANGE),
             };
             match deps.supervisor.set_resolution(instance, resolution) {
-                Ok(()) => Some(control::resolution(resolution.width, resolution.height)),
+                Ok(applied) => Some(control::resolution(applied.width, applied.height)),
                 Err(e) => Some(control::error(&e.to_string())),
             }
         }

@@ -24,6 +24,9 @@ pub struct SlotState {
     /// `running_ms` (its own monotonic clock) at the moment the answer arrived: `maxDuration`
     /// is measured with it. None from servers that do not report it (the seed's).
     pub running_since: Option<Instant>,
+    /// The picture size the instance really has (width, height in pixels), as STATUS reports
+    /// it: the agent answers the size applied, not the one asked for.
+    pub size: Option<(u32, u32)>,
 }
 
 impl SlotState {
@@ -55,6 +58,7 @@ impl SlotState {
                 .running_ms
                 .filter(|_| status == SlotStatus::Running)
                 .and_then(|ms| now.checked_sub(Duration::from_millis(ms))),
+            size: answer.width.zip(answer.height),
         })
     }
 

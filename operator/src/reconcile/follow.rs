@@ -1,7 +1,7 @@
 //! A Starting or Running session: observe its slot, decide with [`steps::next`], act.
 
 use kube::runtime::controller::Action;
-use openspace_crds::{OpenSpaceSession, OpenSpaceSessionStatus, Phase};
+use openspace_crds::{OpenSpaceSession, OpenSpaceSessionStatus, Phase, Resolution};
 use openspace_protocol::{Request, StartRequest};
 use tokio::time::Instant;
 
@@ -64,7 +64,15 @@ pub async fn run(
     };
     match next {
         Next::Wait(after) => Ok(Action::requeue(after)),
-        Next::Ready => ready(session, uid, status, tracked, ctx, &server, id).await,
+        Next::Ready => {
+            let mut status = status;
+            if let Observed::Slot(slot) = &observed {
+                status.resolution = slot
+                    .size
+                    .map(|(width, height)| Resolution { width, height });
+            }
+            ready(session, uid, status, tracked, ctx, &server, id).await
+        }
         Next::Resize(resolution) => {
             let request = Request::Resolution {
                 id,
@@ -78,7 +86,20 @@ pub async fn run(
                 let note = format!("RESOLUTION refused: {}", answer.error);
                 ctx.event(session, true, "ResizeFailed", note);
             } else {
-                let note = format!("resized to {}x{}", resolution.width, resolution.height);
+                // The agent answers the size it applied (even, within what it can stream).
+                let applied = Resolution {
+                    width: answer.width.unwrap_or(resolution.width),
+                    height: answer.height.unwrap_or(resolution.height),
+                };
+                let note = if applied == resolution {
+                    format!("resized to {}x{}", applied.width, applied.height)
+                } else {
+                    format!(
+                        "resized to {}x{} (asked for {}x{})",
+                        applied.width, applied.height, resolution.width, resolution.height
+                    )
+                };
+                status.resolution = Some(applied);
                 ctx.event(session, false, "Resized", note);
             }
             ctx.write_status(session, &status).await?;
@@ -130,6 +151,7 @@ async fn ask_status(ctx: &Context, server: &Server, id: u32) -> Observed {
                     reason: Some(format!("STATUS answered {}", answer.error)),
                     unwatched_since: None,
                     running_since: None,
+                    size: None,
                 }),
             }
         }

@@ -157,6 +157,7 @@ mod tests {
             reason: Some("exit code 3".into()),
             unwatched_since: None,
             running_since: None,
+            size: None,
         })
     }
 
