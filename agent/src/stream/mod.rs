@@ -2,6 +2,7 @@
 
 pub mod codecs;
 pub mod control;
+mod held;
 mod keyframes;
 pub mod peer;
 pub mod roster;

@@ -26,6 +26,7 @@ use webrtc::peer_connection::{
 
 use super::codecs::{self, AnswerError};
 use super::control::{self, ViewerMessage};
+use super::held::Held;
 use super::keyframes::is_keyframe_request;
 use super::peer::{self, WebRtcConfig};
 use crate::instances::{Resolution, Supervisor};
@@ -439,6 +440,12 @@ async fn serve_channel(
             .map_or((0, 0), |r| (r.width, r.height))
     };
     let mut open = false;
+    // Released when this viewer loses control and, through Drop, whenever this task ends or is
+    // cancelled (the connection failed, the page was closed).
+    let mut held = Releaser {
+        pipeline: Arc::clone(&pipeline),
+        held: Held::default(),
+    };
     loop {
         tokio::select! {
             event = channel.poll() => match event {
@@ -450,7 +457,7 @@ async fn serve_channel(
                 }
                 Some(DataChannelEvent::OnMessage(message)) => {
                     let reply = match std::str::from_utf8(&message.data) {
-                        Ok(text) if message.is_string => on_message(&deps, &pipeline, instance, controls(&deps), text),
+                        Ok(text) if message.is_string => on_message(&deps, &pipeline, instance, controls(&deps), text, &mut held.held),
                         _ => Some(control::error("send JSON text")),
                     };
                     if let Some(reply) = reply {
@@ -461,6 +468,9 @@ async fn serve_channel(
             },
             changed = roster_changes.changed() => {
                 if changed.is_err() { return Ok(()); }
+                if !controls(&deps) {
+                    held.release(); // control went to another viewer
+                }
                 if open {
                     let hello = control::hello(controls(&deps), pipeline.resizable(), size(&deps));
                     let _ = channel.send_text(&hello).await;
@@ -470,12 +480,38 @@ async fn serve_channel(
     }
 }
 
+/// Releases what a viewer holds on its instance (see `stream::held`), at the latest when dropped.
+struct Releaser {
+    pipeline: Arc<Pipeline>,
+    held: Held,
+}
+
+impl Releaser {
+    fn release(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        let events = self.held.release();
+        tracing::debug!(?events, "releasing what the viewer held");
+        for event in events {
+            self.pipeline.input(event);
+        }
+    }
+}
+
+impl Drop for Releaser {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 fn on_message(
     deps: &ViewerDeps,
     pipeline: &Pipeline,
     instance: u32,
     controller: bool,
     text: &str,
+    held: &mut Held,
 ) -> Option<String> {
     match control::parse(text) {
         Err(e) => Some(control::error(&e)),
@@ -484,6 +520,7 @@ fn on_message(
             "view only: another viewer controls this instance",
         )),
         Ok(ViewerMessage::Input(event)) => {
+            held.track(&event);
             pipeline.input(event);
             None
         }
