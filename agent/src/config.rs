@@ -14,6 +14,7 @@ use crate::instances::{
 };
 use crate::media::encoder::{Codec, EncoderFactory, EncoderSettings};
 use crate::media::pipeline::PipelineSettings;
+use crate::stream::ice::IceServer;
 use crate::stream::WebRtcConfig;
 
 /// The seed's ports table stops the per-instance API ports at 4782 (4682 + 100).
@@ -65,9 +66,10 @@ pub struct Args {
     #[arg(
         long = "ice-server",
         env = "OPENSPACE_ICE_SERVERS",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = IceServer::parse
     )]
-    pub ice_servers: Vec<String>,
+    pub ice_servers: Vec<IceServer>,
 
     /// The address browsers reach this host at (NAT 1:1), advertised in ICE candidates.
     #[arg(long, env = "OPENSPACE_PUBLIC_IP")]

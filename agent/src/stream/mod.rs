@@ -3,6 +3,7 @@
 pub mod codecs;
 pub mod control;
 mod held;
+pub mod ice;
 mod keyframes;
 pub mod peer;
 pub mod roster;

@@ -8,44 +8,23 @@ use rtc::peer_connection::configuration::interceptor_registry::register_default_
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::transport::RTCIceServer;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodecParameters, RtpCodecKind};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, Registry,
 };
 
+use super::ice::IceServer;
 use super::keyframes::KeyframeRequests;
 
 /// WebRTC settings of the agent, from its flags.
 #[derive(Debug, Clone, Default)]
 pub struct WebRtcConfig {
-    /// STUN/TURN URLs (`stun:host:port`, `turn:user:pass@host:port`).
-    pub ice_servers: Vec<String>,
+    /// STUN/TURN servers the agent's peer uses.
+    pub ice_servers: Vec<IceServer>,
     /// The address browsers should use for this host (NAT 1:1), e.g. a node's public IP.
     pub public_ip: Option<IpAddr>,
     /// Local addresses to gather host candidates on (`IP:0`); empty = every interface.
     pub udp_addrs: Vec<String>,
-}
-
-fn ice_server(url: &str) -> RTCIceServer {
-    // turn:user:pass@host:port carries credentials before '@'.
-    match url.split_once('@') {
-        Some((scheme_and_auth, host)) => {
-            let (scheme, auth) = scheme_and_auth
-                .split_once(':')
-                .unwrap_or((scheme_and_auth, ""));
-            let (username, credential) = auth.split_once(':').unwrap_or((auth, ""));
-            RTCIceServer {
-                urls: vec![format!("{scheme}:{host}")],
-                username: username.to_owned(),
-                credential: credential.to_owned(),
-            }
-        }
-        None => RTCIceServer {
-            urls: vec![url.to_owned()],
-            ..Default::default()
-        },
-    }
 }
 
 /// A peer connection offering `codecs` (from `stream::codecs::offer`), most preferred first.
@@ -63,7 +42,7 @@ pub async fn build(
     let registry = registry.with(Slot::from(14_000), KeyframeRequests::default());
 
     let configuration = RTCConfigurationBuilder::new()
-        .with_ice_servers(config.ice_servers.iter().map(|u| ice_server(u)).collect())
+        .with_ice_servers(config.ice_servers.iter().map(IceServer::to_rtc).collect())
         .build();
     // Browsers hide their host addresses behind mDNS names, so their working pair is usually
     // peer-reflexive; waiting the default 1 s before accepting one only delays the first frame.
@@ -90,27 +69,4 @@ pub async fn build(
     builder = builder.with_udp_addrs(addrs);
     let pc = builder.build().await?;
     Ok(Arc::new(pc))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn turn_urls_carry_their_credentials() {
-        let s = ice_server("turn:alice:secret@turn.example.org:3478");
-        assert_eq!(
-            (
-                s.urls[0].as_str(),
-                s.username.as_str(),
-                s.credential.as_str()
-            ),
-            ("turn:turn.example.org:3478", "alice", "secret")
-        );
-        let s = ice_server("stun:stun.example.org:3478");
-        assert_eq!(
-            (s.urls[0].as_str(), s.username.as_str()),
-            ("stun:stun.example.org:3478", "")
-        );
-    }
 }
