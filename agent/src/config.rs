@@ -15,6 +15,7 @@ use crate::instances::{
 use crate::media::encoder::{Codec, EncoderFactory, EncoderSettings};
 use crate::media::pipeline::PipelineSettings;
 use crate::stream::ice::IceServer;
+use crate::stream::turn::TurnRest;
 use crate::stream::WebRtcConfig;
 
 /// The seed's ports table stops the per-instance API ports at 4782 (4682 + 100).
@@ -82,6 +83,30 @@ pub struct Args {
         value_delimiter = ','
     )]
     pub webrtc_addresses: Vec<String>,
+
+    /// The TURN relay's URLs (`turn:HOST:3478?transport=udp`, `...?transport=tcp`,
+    /// `turns:HOST:443?transport=tcp`); repeatable. Each viewer that asks with SESSION gets them
+    /// with its own short-lived credential (needs --turn-secret-file).
+    #[arg(long = "turn-url", env = "OPENSPACE_TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Vec<String>,
+
+    /// File holding the secret shared with the TURN relay (coturn's `static-auth-secret`).
+    #[arg(long, env = "OPENSPACE_TURN_SECRET_FILE")]
+    pub turn_secret_file: Option<PathBuf>,
+
+    /// How long a viewer's TURN credential stays valid.
+    #[arg(long, env = "OPENSPACE_TURN_CREDENTIAL_TTL", default_value = "12h")]
+    pub turn_credential_ttl: humantime::Duration,
+
+    /// Which candidates the agent's own peer uses: `all`, or `relay` (only through the TURN
+    /// relay, for nodes that nobody may reach directly).
+    #[arg(
+        long,
+        env = "OPENSPACE_ICE_TRANSPORT",
+        value_enum,
+        default_value = "all"
+    )]
+    pub ice_transport: IceTransport,
 
     /// Video codec offered first to viewers whose page names none (`h264`, `vp8`); the
     /// browser's answer decides among every codec this machine can encode.
@@ -172,6 +197,12 @@ pub enum KindFlag {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IceTransport {
+    All,
+    Relay,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
@@ -226,10 +257,19 @@ pub enum ConfigError {
     ZeroDuration { name: &'static str },
     #[error("--max-command-connections must be at least 1")]
     NoConnections,
+    #[error("--turn-url {0:?}: expected turn: or turns: (RFC 7065)")]
+    TurnUrl(String),
+    #[error("--turn-url needs --turn-secret-file, and --turn-secret-file needs --turn-url")]
+    TurnHalf,
+    #[error("--turn-secret-file {path}: {reason}")]
+    TurnSecret { path: String, reason: String },
+    #[error("--ice-transport relay needs a relay: --turn-url or a turn: --ice-server")]
+    RelayWithoutTurn,
 }
 
 impl Args {
     pub fn into_config(self) -> Result<Config, ConfigError> {
+        let turn = self.turn()?;
         if !(1..=MAX_CAPACITY).contains(&self.capacity) {
             return Err(ConfigError::Capacity(self.capacity));
         }
@@ -308,6 +348,16 @@ impl Args {
             threads: self.encoder_threads.max(1),
         };
         let encoders = Arc::new(EncoderFactory::probe(encoder));
+        let relay_only = self.ice_transport == IceTransport::Relay;
+        if relay_only
+            && turn.is_none()
+            && !self
+                .ice_servers
+                .iter()
+                .any(|s| s.urls.iter().any(|u| u.starts_with("turn")))
+        {
+            return Err(ConfigError::RelayWithoutTurn);
+        }
         let token = self
             .token_file
             .as_deref()
@@ -344,12 +394,52 @@ impl Args {
                     ice_servers: self.ice_servers,
                     public_ip: self.public_ip,
                     udp_addrs,
+                    turn,
+                    relay_only,
                 },
                 codec: self.codec,
                 encoders,
                 all_viewers_control: self.all_viewers_control,
             },
         })
+    }
+}
+
+impl Args {
+    /// The TURN relay, when both its URLs and its secret are given.
+    fn turn(&self) -> Result<Option<TurnRest>, ConfigError> {
+        if let Some(bad) = self
+            .turn_urls
+            .iter()
+            .find(|u| !(u.starts_with("turn:") || u.starts_with("turns:")))
+        {
+            return Err(ConfigError::TurnUrl(bad.clone()));
+        }
+        match (&self.turn_secret_file, self.turn_urls.is_empty()) {
+            (None, true) => Ok(None),
+            (Some(path), false) => {
+                let fail = |reason: String| ConfigError::TurnSecret {
+                    path: path.display().to_string(),
+                    reason,
+                };
+                let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+                let secret = text.trim();
+                if secret.is_empty() {
+                    return Err(fail("the file is empty".into()));
+                }
+                if *self.turn_credential_ttl == std::time::Duration::ZERO {
+                    return Err(ConfigError::ZeroDuration {
+                        name: "turn-credential-ttl",
+                    });
+                }
+                Ok(Some(TurnRest::new(
+                    self.turn_urls.clone(),
+                    secret.as_bytes().to_vec(),
+                    *self.turn_credential_ttl,
+                )))
+            }
+            _ => Err(ConfigError::TurnHalf),
+        }
     }
 }
 

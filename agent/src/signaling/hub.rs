@@ -450,6 +450,9 @@ impl Hub {
             let mut sent = Vec::new();
             while let Some(message) = outbound_rx.recv().await {
                 let texts = match message {
+                    // The original client takes any JSON it does not know for fatal.
+                    ToBrowser::Config(servers) if !original_gui => vec![protocol::config(&servers)],
+                    ToBrowser::Config(_) => Vec::new(),
                     ToBrowser::Offer(sdp) => vec![protocol::sdp(n.into(), "offer", &sdp)],
                     ToBrowser::Candidate(c) => {
                         let text = protocol::ice(

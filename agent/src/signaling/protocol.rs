@@ -124,6 +124,12 @@ pub fn error(form: ErrorForm, message: &str) -> String {
     }
 }
 
+/// `{"type":"CONFIG","content":{"iceServers":[{"urls":[..],"username":..,"credential":..}]}}`
+/// (extension): the ICE servers the browser's peer connection should use.
+pub fn config(servers: &[crate::stream::ice::IceServer]) -> String {
+    json!({"type": "CONFIG", "content": {"iceServers": servers}}).to_string()
+}
+
 /// `{"type":"SDP","caller_id":FROM,"content":{"sdp":{"type":KIND,"sdp":SDP}}}`
 pub fn sdp(from: i64, kind: &str, sdp: &str) -> String {
     json!({"type": "SDP", "caller_id": from, "content": {"sdp": {"type": kind, "sdp": sdp}}})

@@ -7,6 +7,7 @@ pub mod ice;
 mod keyframes;
 pub mod peer;
 pub mod roster;
+pub mod turn;
 pub mod viewer;
 
 pub use peer::WebRtcConfig;

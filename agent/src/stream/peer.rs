@@ -8,6 +8,7 @@ use rtc::peer_connection::configuration::interceptor_registry::register_default_
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::RTCIceTransportPolicy;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodecParameters, RtpCodecKind};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, Registry,
@@ -15,6 +16,7 @@ use webrtc::peer_connection::{
 
 use super::ice::IceServer;
 use super::keyframes::KeyframeRequests;
+use super::turn::TurnRest;
 
 /// WebRTC settings of the agent, from its flags.
 #[derive(Debug, Clone, Default)]
@@ -25,12 +27,18 @@ pub struct WebRtcConfig {
     pub public_ip: Option<IpAddr>,
     /// Local addresses to gather host candidates on (`IP:0`); empty = every interface.
     pub udp_addrs: Vec<String>,
+    /// The TURN relay with per-viewer credentials (`--turn-url`, `--turn-secret-file`).
+    pub turn: Option<TurnRest>,
+    /// Only relay candidates for the agent's own peer (`--ice-transport relay`).
+    pub relay_only: bool,
 }
 
-/// A peer connection offering `codecs` (from `stream::codecs::offer`), most preferred first.
+/// A peer connection offering `codecs` (from `stream::codecs::offer`), most preferred first,
+/// using `config`'s ICE servers and `relay` (this viewer's TURN credential) when there is one.
 pub async fn build(
     config: &WebRtcConfig,
     codecs: &[RTCRtpCodecParameters],
+    relay: Option<&IceServer>,
     handler: Arc<dyn PeerConnectionEventHandler>,
 ) -> webrtc::error::Result<Arc<dyn PeerConnection>> {
     let mut media_engine = MediaEngine::default();
@@ -41,8 +49,21 @@ pub async fn build(
     // Application-most, so the default interceptors have seen all inbound RTCP first.
     let registry = registry.with(Slot::from(14_000), KeyframeRequests::default());
 
+    let policy = if config.relay_only {
+        RTCIceTransportPolicy::Relay
+    } else {
+        RTCIceTransportPolicy::All
+    };
     let configuration = RTCConfigurationBuilder::new()
-        .with_ice_servers(config.ice_servers.iter().map(IceServer::to_rtc).collect())
+        .with_ice_servers(
+            config
+                .ice_servers
+                .iter()
+                .chain(relay)
+                .map(IceServer::to_rtc)
+                .collect(),
+        )
+        .with_ice_transport_policy(policy)
         .build();
     // Browsers hide their host addresses behind mDNS names, so their working pair is usually
     // peer-reflexive; waiting the default 1 s before accepting one only delays the first frame.

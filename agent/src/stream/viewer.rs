@@ -27,6 +27,7 @@ use webrtc::peer_connection::{
 use super::codecs::{self, AnswerError};
 use super::control::{self, ViewerMessage};
 use super::held::Held;
+use super::ice::IceServer;
 use super::keyframes::is_keyframe_request;
 use super::peer::{self, WebRtcConfig};
 use crate::instances::{Resolution, Supervisor};
@@ -44,6 +45,9 @@ pub enum FromBrowser {
 /// Signaling messages for the browser.
 #[derive(Debug)]
 pub enum ToBrowser {
+    /// ICE servers for the browser's peer connection (the TURN relay with this viewer's
+    /// credential); sent before the offer, and only to clients that asked with SESSION.
+    Config(Vec<IceServer>),
     Offer(String),
     Candidate(RTCIceCandidateInit),
     /// Every local candidate has been sent.
@@ -140,8 +144,26 @@ pub async fn run(
         return Err(ViewerError::NoCodec);
     }
     let offered = codecs::offer(&codecs, h264_level(&deps, &pipeline, instance));
+    let relay = deps.webrtc.turn.as_ref().map(|turn| {
+        let label = deps
+            .supervisor
+            .view(instance)
+            .ok()
+            .and_then(|v| v.session)
+            .unwrap_or_else(|| format!("instance-{instance}"));
+        turn.credentials(&label, SystemTime::now())
+    });
+    if let Some(relay) = &relay {
+        let _ = outbound.send(ToBrowser::Config(vec![relay.clone()]));
+    }
     let (events_tx, mut events) = mpsc::unbounded_channel();
-    let pc = peer::build(&deps.webrtc, &offered, Arc::new(Events(events_tx))).await?;
+    let pc = peer::build(
+        &deps.webrtc,
+        &offered,
+        relay.as_ref(),
+        Arc::new(Events(events_tx)),
+    )
+    .await?;
     let _seat = deps.supervisor.roster().join(instance, viewer);
     deps.metrics.viewers.inc();
     let ids = Ids {
