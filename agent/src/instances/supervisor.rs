@@ -93,6 +93,8 @@ pub struct Supervisor {
     state: Mutex<State>,
     events: broadcast::Sender<SlotView>,
     tasks: TaskTracker,
+    /// The API's per-instance state (properties its clients set), shared by its connections.
+    api_scenes: crate::api::Scenes,
 }
 
 struct State {
@@ -146,6 +148,7 @@ impl Supervisor {
                 }),
                 events,
                 tasks: TaskTracker::new(),
+                api_scenes: crate::api::Scenes::default(),
             }
         });
         supervisor.update_gauges(&supervisor.lock().table);
@@ -266,6 +269,11 @@ impl Supervisor {
         let state = self.lock();
         let view = state.table.view(id)?;
         Ok(self.decorate(&state, view))
+    }
+
+    /// The API's per-instance state.
+    pub fn api_scenes(&self) -> &crate::api::Scenes {
+        &self.api_scenes
     }
 
     /// Who watches which instance.
