@@ -61,10 +61,13 @@ impl SharedScene {
     }
 }
 
+/// A slot's shared state and the picture of the instance it belongs to.
+type Slot = (Weak<Pipeline>, Arc<SharedScene>);
+
 /// The shared state of each slot's current instance.
 #[derive(Default)]
 pub struct Scenes {
-    slots: Mutex<HashMap<u32, (Weak<Pipeline>, Arc<SharedScene>)>>,
+    slots: Mutex<HashMap<u32, Slot>>,
 }
 
 impl Scenes {
