@@ -132,7 +132,7 @@ fn serve_http(
 /// Each instance's TCP API port (`api::tcp`). A port that is taken leaves that instance without
 /// a TCP API (logged), rather than the agent without a start: the port is an extra door.
 async fn serve_tcp_api(
-    config: crate::config::ApiTcpConfig,
+    config: crate::api::flags::ApiTcpConfig,
     host: std::net::IpAddr,
     capacity: u32,
     state: crate::api::ApiState,

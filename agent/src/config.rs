@@ -4,6 +4,7 @@ use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::api::flags::{ApiTcpArgs, ApiTcpConfig, ApiTcpError};
 use crate::auth::{BearerToken, TokenError};
 use crate::command::protocol::{HEIGHT_RANGE, WIDTH_RANGE};
 use crate::command::server::CommandServerConfig;
@@ -104,18 +105,8 @@ pub struct Args {
     #[arg(long, env = "OPENSPACE_API_BASE_PORT", default_value_t = 4682)]
     pub api_base_port: u16,
 
-    /// Instance N's TCP API (newline-delimited JSON, for OpenSpace's Python client
-    /// `openspace-api`) listens on this + N, on --api-host, for the agent's lifetime; 0 turns it
-    /// off. OpenSpace's own is 4681, which would collide with the WebSocket API ports 4682 + N,
-    /// hence 4581 (4581..4680 for the largest capacity, below the agent's 4690 and 4699).
-    #[arg(long, env = "OPENSPACE_API_TCP_BASE_PORT", default_value_t = 4581)]
-    pub api_tcp_base_port: u16,
-
-    /// Command and x11 instances: instance N's program serves its own TCP API on loopback at
-    /// this + N, and the agent's TCP API port relays to it (after checking the token). Unset:
-    /// their TCP API port answers that there is none.
-    #[arg(long, env = "OPENSPACE_PROGRAM_API_TCP_BASE_PORT")]
-    pub program_api_tcp_base_port: Option<u16>,
+    #[command(flatten)]
+    pub api_tcp: ApiTcpArgs,
 
     /// When an instance counts as RUNNING: once spawned, once its API port accepts, or (x11)
     /// once it maps a window. Default: `window` for x11 instances, else `process`.
@@ -203,26 +194,6 @@ pub struct Config {
     pub api_tcp: ApiTcpConfig,
 }
 
-/// The instances' TCP API ports (`api::tcp`).
-#[derive(Debug, Clone, Copy)]
-pub struct ApiTcpConfig {
-    /// Instance N listens on this + N; None: off.
-    pub base_port: Option<u16>,
-    /// Program instances serve their own on loopback at this + N.
-    pub program_base_port: Option<u16>,
-}
-
-impl ApiTcpConfig {
-    /// Instance `id`'s TCP API port, if on.
-    pub fn port(&self, id: u32) -> Option<u16> {
-        self.base_port.map(|b| b + id as u16)
-    }
-
-    pub fn program_port(&self, id: u32) -> Option<u16> {
-        self.program_base_port.map(|b| b + id as u16)
-    }
-}
-
 /// How instances are streamed to viewers.
 #[derive(Debug, Clone)]
 pub struct StreamConfig {
@@ -237,16 +208,8 @@ pub enum ConfigError {
     Capacity(u32),
     #[error("--api-base-port {base} + --capacity {capacity} runs past port 65535")]
     ApiPorts { base: u16, capacity: u32 },
-    #[error("--{flag} {base} + --capacity {capacity} runs past port 65535")]
-    TcpPorts {
-        flag: &'static str,
-        base: u16,
-        capacity: u32,
-    },
-    #[error(
-        "--api-tcp-base-port {tcp} and --api-base-port {ws} overlap for --capacity {capacity}"
-    )]
-    TcpOverlap { tcp: u16, ws: u16, capacity: u32 },
+    #[error(transparent)]
+    ApiTcp(#[from] ApiTcpError),
     #[error("--instance-kind {0} needs --instance-command")]
     NoInstanceCommand(&'static str),
     #[error("--instance-command is only used with --instance-kind command or x11")]
@@ -282,31 +245,9 @@ impl Args {
                 capacity: self.capacity,
             });
         }
-        for (flag, base) in [
-            ("api-tcp-base-port", Some(self.api_tcp_base_port)),
-            ("program-api-tcp-base-port", self.program_api_tcp_base_port),
-        ] {
-            if let Some(base) = base.filter(|b| *b != 0) {
-                if u32::from(base) + self.capacity - 1 > u32::from(u16::MAX) {
-                    return Err(ConfigError::TcpPorts {
-                        flag,
-                        base,
-                        capacity: self.capacity,
-                    });
-                }
-            }
-        }
-        let (tcp, ws) = (
-            u32::from(self.api_tcp_base_port),
-            u32::from(self.api_base_port),
-        );
-        if tcp != 0 && tcp < ws + self.capacity && ws < tcp + self.capacity {
-            return Err(ConfigError::TcpOverlap {
-                tcp: self.api_tcp_base_port,
-                ws: self.api_base_port,
-                capacity: self.capacity,
-            });
-        }
+        let api_tcp = self
+            .api_tcp
+            .into_config(self.capacity, self.api_base_port)?;
         let kind = match (self.instance_kind, self.instance_command.as_deref()) {
             (None | Some(KindFlag::Command), Some(command)) => {
                 InstanceKind::Command(CommandTemplate::parse(command)?)
@@ -416,10 +357,7 @@ impl Args {
                 },
                 all_viewers_control: self.all_viewers_control,
             },
-            api_tcp: ApiTcpConfig {
-                base_port: (self.api_tcp_base_port != 0).then_some(self.api_tcp_base_port),
-                program_base_port: self.program_api_tcp_base_port,
-            },
+            api_tcp,
         })
     }
 }
@@ -463,7 +401,6 @@ mod tests {
         assert_eq!(c.instances.capacity, 3);
         assert_eq!(c.instances.api_port(2), 4684);
         assert_eq!(c.api_tcp.port(2), Some(4583));
-        assert_eq!(c.api_tcp.program_port(2), None);
         assert_eq!(c.instances.stop_grace, Duration::from_secs(5));
         assert_eq!(c.instances.start_timeout, Duration::from_secs(120));
         assert!(c.command.token.is_none());
@@ -557,16 +494,8 @@ mod tests {
         ));
         assert!(matches!(
             args(&["--api-tcp-base-port", "4680", "--capacity", "5"]),
-            Err(ConfigError::TcpOverlap { .. })
+            Err(ConfigError::ApiTcp(ApiTcpError::Overlap { .. }))
         ));
-        assert!(matches!(
-            args(&["--api-tcp-base-port", "65535", "--capacity", "2"]),
-            Err(ConfigError::TcpPorts { .. })
-        ));
-        assert_eq!(
-            args(&["--api-tcp-base-port", "0"]).unwrap().api_tcp.port(0),
-            None
-        );
         assert!(parse_resolution("1920x1080").is_ok());
         assert!(parse_resolution("8x8").is_err());
         assert!(parse_resolution("wide").is_err());

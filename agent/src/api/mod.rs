@@ -4,6 +4,7 @@
 //! it.
 
 pub mod connection;
+pub mod flags;
 pub mod instance;
 pub mod proxy;
 pub mod socket;

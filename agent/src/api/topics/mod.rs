@@ -45,6 +45,7 @@ mod camera;
 mod clock;
 mod lua;
 mod scene;
+mod status;
 #[cfg(test)]
 mod tests;
 
@@ -336,14 +337,6 @@ impl ApiSession {
                 out.replies.push(reply(topic, lua::documentation(kind)));
                 None
             }
-            "version" => {
-                out.replies.push(reply(
-                    topic,
-                    json!({"openSpaceVersion": {"major": 0, "minor": 20, "patch": 0},
-                           "socketApiVersion": {"major": 1, "minor": 1, "patch": 0}}),
-                ));
-                None
-            }
             "get" => {
                 let uri = uri();
                 match scene::property(uri, world) {
@@ -418,66 +411,14 @@ impl ApiSession {
                     keep(self, Kind::Other)
                 }
             }
-            "engineMode" => {
-                if stop {
-                    return None;
+            name if status::TOPICS.contains(&name) => {
+                out.replies.extend(status::answer(topic, name, payload));
+                let streams = matches!(name, "engineMode" | "sessionRecording");
+                if streams && !stop && event(payload) == Some("start_subscription") {
+                    keep(self, Kind::Other)
+                } else {
+                    None
                 }
-                out.replies
-                    .push(reply(topic, json!({"mode": "user_control"})));
-                match event(payload) {
-                    Some("start_subscription") => keep(self, Kind::Other),
-                    _ => None,
-                }
-            }
-            "sessionRecording" => {
-                if stop {
-                    return None;
-                }
-                let wanted = |key: &str| {
-                    payload
-                        .get("properties")
-                        .and_then(Value::as_array)
-                        .is_some_and(|p| p.iter().any(|v| v.as_str() == Some(key)))
-                };
-                let mut state = Map::new();
-                if wanted("state") {
-                    state.insert("state".into(), json!("idle"));
-                }
-                if wanted("files") {
-                    state.insert("files".into(), json!([]));
-                }
-                if !state.is_empty() {
-                    out.replies.push(reply(topic, Value::Object(state)));
-                }
-                match event(payload) {
-                    Some("start_subscription") => keep(self, Kind::Other),
-                    _ => None,
-                }
-            }
-            "missions" => {
-                out.replies.push(reply(topic, json!({"missions": []})));
-                None
-            }
-            "shortcuts" => {
-                if !stop {
-                    out.replies.push(reply(topic, json!({"shortcuts": []})));
-                }
-                None
-            }
-            "actionsKeybinds" => {
-                match event(payload) {
-                    Some("get_all") => out
-                        .replies
-                        .push(reply(topic, json!({"actions": [], "keybinds": []}))),
-                    Some("get_action") => out.replies.push(reply(topic, json!({}))),
-                    _ => {}
-                }
-                None
-            }
-            "bounce" => {
-                out.replies
-                    .push(reply(topic, Value::Object(payload.clone())));
-                None
             }
             "trigger" | "profile" => None,
             other => {
