@@ -210,6 +210,8 @@ pub enum ConfigError {
     ApiPorts { base: u16, capacity: u32 },
     #[error(transparent)]
     ApiTcp(#[from] ApiTcpError),
+    #[error("--instance-command names {{api_tcp_port}}, which needs --program-api-tcp-base-port")]
+    NoProgramTcpPort,
     #[error("--instance-kind {0} needs --instance-command")]
     NoInstanceCommand(&'static str),
     #[error("--instance-command is only used with --instance-kind command or x11")]
@@ -270,6 +272,15 @@ impl Args {
             (Some(KindFlag::Builtin), Some(_)) => return Err(ConfigError::UnusedInstanceCommand),
             (None | Some(KindFlag::Builtin), None) => InstanceKind::Builtin,
         };
+        let template = match &kind {
+            InstanceKind::Command(t) => Some(t),
+            InstanceKind::X11(x11) => Some(&x11.command),
+            InstanceKind::Builtin => None,
+        };
+        if template.is_some_and(|t| t.uses("{api_tcp_port}")) && api_tcp.program_base_port.is_none()
+        {
+            return Err(ConfigError::NoProgramTcpPort);
+        }
         let is_x11 = matches!(kind, InstanceKind::X11(_));
         let ready = match self.ready {
             Some(ReadyCheck::Window) if !is_x11 => return Err(ConfigError::WindowReadyWithoutX11),
@@ -334,6 +345,7 @@ impl Args {
                     },
                 },
                 api_base_port: self.api_base_port,
+                program_api_tcp_base_port: api_tcp.program_base_port,
                 ready,
                 stop_grace: *self.stop_grace,
                 start_timeout: *self.start_timeout,
@@ -495,6 +507,10 @@ mod tests {
         assert!(matches!(
             args(&["--api-tcp-base-port", "4680", "--capacity", "5"]),
             Err(ConfigError::ApiTcp(ApiTcpError::Overlap { .. }))
+        ));
+        assert!(matches!(
+            args(&["--instance-command", "x {api_tcp_port}"]),
+            Err(ConfigError::NoProgramTcpPort)
         ));
         assert!(parse_resolution("1920x1080").is_ok());
         assert!(parse_resolution("8x8").is_err());

@@ -413,9 +413,10 @@ async fn the_tcp_api_of_a_program_is_relayed_after_the_token() {
     let dir = Scratch::new("api-tcp-relay");
     std::fs::write(dir.path("token"), "command-secret").unwrap();
     std::fs::write(dir.path("echo.py"), ECHO_TCP_API).unwrap();
-    // The program serves its TCP API on its {api_port}, so `--ready tcp` waits for it.
+    // The program serves its TCP API at {api_tcp_port}; with the program's TCP base equal to its
+    // WebSocket API base, `--ready tcp` (which polls {api_port}) waits for that listener.
     let (program, tcp) = (free_port(), free_port());
-    let command = format!("/usr/bin/python3 {} {{api_port}}", dir.str("echo.py"));
+    let command = format!("/usr/bin/python3 {} {{api_tcp_port}}", dir.str("echo.py"));
     let agent = Agent::start(&[
         "--capacity",
         "1",

@@ -64,6 +64,8 @@ pub struct InstanceConfig {
     pub require_tokens: bool,
     pub pipeline: PipelineSettings,
     pub api_base_port: u16,
+    /// Programs serve their own TCP API on loopback at this + id (`{api_tcp_port}`).
+    pub program_api_tcp_base_port: Option<u16>,
     pub ready: ReadyCheck,
     pub stop_grace: Duration,
     pub start_timeout: Duration,
@@ -75,6 +77,12 @@ impl InstanceConfig {
     /// 4682 + id by default; config validation guarantees it fits.
     pub fn api_port(&self, id: u32) -> u16 {
         self.api_base_port.saturating_add(id as u16)
+    }
+
+    /// Where instance `id`'s program serves its TCP API, when `--program-api-tcp-base-port` is set.
+    pub fn program_api_tcp_port(&self, id: u32) -> Option<u16> {
+        self.program_api_tcp_base_port
+            .map(|b| b.saturating_add(id as u16))
     }
 }
 
