@@ -135,6 +135,7 @@ fn stops(payload: &Map<String, Value>) -> bool {
 }
 
 impl ApiSession {
+    /// A connection's session; with [`Access::Password`] only `authorize` is answered at first.
     pub fn new(access: Access) -> Self {
         let authorized = matches!(access, Access::Open);
         Self {
@@ -192,6 +193,9 @@ impl ApiSession {
         }
     }
 
+    /// Handles one message (a WebSocket text message or one TCP line) against the instance as
+    /// `world` shows it. Never fails: bad input gets an error reply with a `payload`, or
+    /// (before authorization, and for frames without a `topic`) nothing.
     pub fn handle(&mut self, text: &str, world: &World) -> Outcome {
         let mut out = Outcome::default();
         let Ok(Value::Object(message)) = serde_json::from_str::<Value>(text) else {
