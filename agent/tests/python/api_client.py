@@ -7,6 +7,8 @@ of what it saw.
 
     api_client.py check HOST PORT PASSWORD     the calls a notebook makes, and a wrong password
     api_client.py set HOST PORT PASSWORD URI VALUE    setProperty, then reads it back
+    api_client.py spin HOST PORT PASSWORD SECONDS     sets a camera velocity, then exits
+                                                      without releasing it (mid-drag)
 """
 
 import asyncio
@@ -109,10 +111,23 @@ async def set_value(host, port, password, uri, value):
     return {"value": now["Value"]}
 
 
+async def spin(host, port, password, seconds):
+    api = await connected(host, port)
+    await asyncio.wait_for(api.authenticate(password), WAIT)
+    camera = api.startTopic("flightcontroller", {"type": "connect"})
+    connect = await asyncio.wait_for(camera.next(), WAIT)
+    expect(connect["type"] == "connect", f"flightcontroller connect: {connect}")
+    camera.talk({"type": "inputState", "inputState": {"values": {"localRollX": 1.0}}})
+    await asyncio.sleep(seconds)
+    return {"focusNodes": sorted(connect["connect"]["focusNodes"])}
+
+
 async def main(argv):
     mode, host, port, password = argv[1], argv[2], int(argv[3]), argv[4]
     if mode == "check":
         seen = await check(host, port, password)
+    elif mode == "spin":
+        seen = await spin(host, port, password, float(argv[5]))
     else:
         seen = await set_value(host, port, password, argv[5], float(argv[6]))
     print(json.dumps(seen))
