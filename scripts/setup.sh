@@ -14,6 +14,7 @@ command -v node >/dev/null || packages+=(nodejs npm)     # the browser tests' ru
 pkg-config --exists vpx 2>/dev/null || packages+=(libvpx-dev)   # the VP8 encoder
 /usr/bin/python3 -c 'import websockets' 2>/dev/null || packages+=(python3-websockets)  # seed supervisor
 /usr/bin/python3 -c 'import yaml' 2>/dev/null || packages+=(python3-yaml)  # scripts/chart-check.sh
+python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)  # the openspace-api venv
 command -v Xvfb >/dev/null || packages+=(xvfb)            # x11 instances' virtual displays
 command -v xterm >/dev/null || packages+=(xterm)          # x11 tests' programs
 command -v glxgears >/dev/null || packages+=(mesa-utils)  # x11 tests: OpenGL through Mesa
@@ -46,6 +47,9 @@ fi
 if [ ! -d e2e/browser/node_modules/playwright-core ] || [ ! -d e2e/browser/node_modules/puppeteer-core ]; then
   (cd e2e/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+# OpenSpace's Python client (PyPI openspace-api, pinned) in a cached venv: the TCP API's tests.
+scripts/python-api-venv.sh >/dev/null
 
 # etcd + kube-apiserver v1.20.2 (built once from Debian's source, cached under ~/.cache), kubectl
 # and helm: the operator's tests and `make demo` run a real control plane. The node's binaries

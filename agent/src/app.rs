@@ -47,6 +47,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let http_addr = http_listener.local_addr().unwrap_or(config.http_listen);
 
     let capacity = config.instances.capacity;
+    let api_host = config.instances.api_host;
     let supervisor = Supervisor::new(config.instances, metrics.clone());
     let server = Arc::new(CommandServer::new(
         Arc::clone(&supervisor),
@@ -76,6 +77,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         },
     );
     let http_task = serve_http("HTTP", http_listener, router, stop_serving.clone());
+    let tcp_api_tasks = serve_tcp_api(
+        config.api_tcp,
+        api_host,
+        capacity,
+        crate::api::ApiState {
+            supervisor: Arc::clone(&supervisor),
+            require_tokens,
+        },
+        stop_serving.clone(),
+    )
+    .await;
     let signaling_task = serve_http(
         "signaling",
         signaling_listener,
@@ -94,6 +106,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let _ = command_task.await;
     let _ = http_task.await;
     let _ = signaling_task.await;
+    for task in tcp_api_tasks {
+        let _ = task.await;
+    }
     tracing::info!("all instances stopped; bye");
     Ok(())
 }
@@ -113,6 +128,43 @@ fn serve_http(
             tracing::error!(error = %e, "{what} server failed");
         }
     })
+}
+
+/// Each instance's TCP API port (`api::tcp`). A port that is taken leaves that instance without
+/// a TCP API (logged), rather than the agent without a start: the port is an extra door.
+async fn serve_tcp_api(
+    config: crate::api::flags::ApiTcpConfig,
+    host: std::net::IpAddr,
+    capacity: u32,
+    state: crate::api::ApiState,
+    stop: CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for id in 0..capacity {
+        let Some(port) = config.port(id) else {
+            break;
+        };
+        let addr = std::net::SocketAddr::new(host, port);
+        match TcpListener::bind(addr).await {
+            Ok(listener) => {
+                let api = crate::api::tcp::TcpApi {
+                    id,
+                    program_port: config.program_port(id),
+                };
+                tracing::info!(id, %addr, "TCP API listening");
+                tasks.push(tokio::spawn(crate::api::tcp::serve(
+                    listener,
+                    api,
+                    state.clone(),
+                    stop.clone(),
+                )));
+            }
+            Err(e) => {
+                tracing::warn!(id, %addr, error = %e, "no TCP API for this instance: cannot listen")
+            }
+        }
+    }
+    tasks
 }
 
 async fn bind(what: &'static str, addr: std::net::SocketAddr) -> Result<TcpListener, AppError> {

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::api::flags::{ApiTcpArgs, ApiTcpConfig, ApiTcpError};
 use crate::auth::{BearerToken, TokenError};
 use crate::command::protocol::{HEIGHT_RANGE, WIDTH_RANGE};
 use crate::command::server::CommandServerConfig;
@@ -133,6 +134,9 @@ pub struct Args {
     #[arg(long, env = "OPENSPACE_API_BASE_PORT", default_value_t = 4682)]
     pub api_base_port: u16,
 
+    #[command(flatten)]
+    pub api_tcp: ApiTcpArgs,
+
     /// When an instance counts as RUNNING: once spawned, once its API port accepts, or (x11)
     /// once it maps a window. Default: `window` for x11 instances, else `process`.
     #[arg(long, env = "OPENSPACE_READY", value_enum)]
@@ -216,6 +220,7 @@ pub struct Config {
     pub instances: InstanceConfig,
     pub command: CommandServerConfig,
     pub stream: StreamConfig,
+    pub api_tcp: ApiTcpConfig,
 }
 
 /// How instances are streamed to viewers.
@@ -235,6 +240,10 @@ pub enum ConfigError {
     Capacity(u32),
     #[error("--api-base-port {base} + --capacity {capacity} runs past port 65535")]
     ApiPorts { base: u16, capacity: u32 },
+    #[error(transparent)]
+    ApiTcp(#[from] ApiTcpError),
+    #[error("--instance-command names {{api_tcp_port}}, which needs --program-api-tcp-base-port")]
+    NoProgramTcpPort,
     #[error("--instance-kind {0} needs --instance-command")]
     NoInstanceCommand(&'static str),
     #[error("--instance-command is only used with --instance-kind command or x11")]
@@ -279,6 +288,9 @@ impl Args {
                 capacity: self.capacity,
             });
         }
+        let api_tcp = self
+            .api_tcp
+            .into_config(self.capacity, self.api_base_port)?;
         let kind = match (self.instance_kind, self.instance_command.as_deref()) {
             (None | Some(KindFlag::Command), Some(command)) => {
                 InstanceKind::Command(CommandTemplate::parse(command)?)
@@ -301,6 +313,15 @@ impl Args {
             (Some(KindFlag::Builtin), Some(_)) => return Err(ConfigError::UnusedInstanceCommand),
             (None | Some(KindFlag::Builtin), None) => InstanceKind::Builtin,
         };
+        let template = match &kind {
+            InstanceKind::Command(t) => Some(t),
+            InstanceKind::X11(x11) => Some(&x11.command),
+            InstanceKind::Builtin => None,
+        };
+        if template.is_some_and(|t| t.uses("{api_tcp_port}")) && api_tcp.program_base_port.is_none()
+        {
+            return Err(ConfigError::NoProgramTcpPort);
+        }
         let is_x11 = matches!(kind, InstanceKind::X11(_));
         let ready = match self.ready {
             Some(ReadyCheck::Window) if !is_x11 => return Err(ConfigError::WindowReadyWithoutX11),
@@ -378,6 +399,7 @@ impl Args {
                     encoders: Arc::clone(&encoders),
                 },
                 api_base_port: self.api_base_port,
+                program_api_tcp_base_port: api_tcp.program_base_port,
                 ready,
                 stop_grace: *self.stop_grace,
                 start_timeout: *self.start_timeout,
@@ -401,6 +423,7 @@ impl Args {
                 encoders,
                 all_viewers_control: self.all_viewers_control,
             },
+            api_tcp,
         })
     }
 }
@@ -481,6 +504,7 @@ mod tests {
         assert_eq!(c.http_listen.port(), 4690);
         assert_eq!(c.instances.capacity, 3);
         assert_eq!(c.instances.api_port(2), 4684);
+        assert_eq!(c.api_tcp.port(2), Some(4583));
         assert_eq!(c.instances.stop_grace, Duration::from_secs(5));
         assert_eq!(c.instances.start_timeout, Duration::from_secs(120));
         assert!(c.command.token.is_none());
@@ -571,6 +595,14 @@ mod tests {
                 "/nonexistent/token"
             ]),
             Err(ConfigError::Token(_))
+        ));
+        assert!(matches!(
+            args(&["--api-tcp-base-port", "4680", "--capacity", "5"]),
+            Err(ConfigError::ApiTcp(ApiTcpError::Overlap { .. }))
+        ));
+        assert!(matches!(
+            args(&["--instance-command", "x {api_tcp_port}"]),
+            Err(ConfigError::NoProgramTcpPort)
         ));
         assert!(parse_resolution("1920x1080").is_ok());
         assert!(parse_resolution("8x8").is_err());

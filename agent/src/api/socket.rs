@@ -12,11 +12,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde::Deserialize;
 
-use super::topics::ApiSession;
+use futures_util::{SinkExt, StreamExt};
+
+use super::topics::{Access, ApiSession};
 use crate::instances::Supervisor;
 
 /// Larger API messages are refused (the GUI's are a few hundred bytes).
-const MAX_API_BYTES: usize = 64 * 1024;
+pub const MAX_API_BYTES: usize = 64 * 1024;
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -110,29 +112,28 @@ fn upgrade(state: ApiState, id: u32, token: Option<String>, ws: WebSocketUpgrade
         .on_upgrade(move |socket| serve(socket, state.supervisor, id))
 }
 
-async fn serve(mut socket: WebSocket, supervisor: Arc<Supervisor>, id: u32) {
-    let mut session = ApiSession::default();
-    while let Some(Ok(frame)) = socket.recv().await {
-        let Message::Text(text) = frame else {
-            if matches!(frame, Message::Close(_)) {
-                break;
-            }
-            continue;
-        };
-        let outcome = session.handle(text.as_str());
-        if !outcome.input.is_empty() {
-            // The instance may have stopped meanwhile; then there is no camera to move.
-            let Some(pipeline) = supervisor.pipeline(id) else {
-                break;
-            };
-            for event in outcome.input {
-                pipeline.input(event);
-            }
-        }
-        for reply in outcome.replies {
-            if socket.send(Message::Text(reply.into())).await.is_err() {
-                return;
-            }
-        }
-    }
+async fn serve(socket: WebSocket, supervisor: Arc<Supervisor>, id: u32) {
+    let Some(pipeline) = supervisor.pipeline(id) else {
+        return;
+    };
+    let (sink, stream) = socket.split();
+    let incoming = stream
+        .take_while(|frame| std::future::ready(!matches!(frame, Ok(Message::Close(_)) | Err(_))))
+        .filter_map(|frame| {
+            std::future::ready(match frame {
+                Ok(Message::Text(text)) => Some(Ok(text.as_str().to_owned())),
+                _ => None,
+            })
+        });
+    let outgoing = sink
+        .with(|text: String| std::future::ready(Ok::<_, axum::Error>(Message::Text(text.into()))));
+    super::connection::serve(
+        Box::pin(incoming),
+        Box::pin(outgoing),
+        ApiSession::new(Access::Open),
+        supervisor,
+        id,
+        pipeline,
+    )
+    .await;
 }

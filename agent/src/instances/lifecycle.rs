@@ -130,7 +130,15 @@ async fn drive_process(
         return ending;
     }
     let size = (spec.resolution.width, spec.resolution.height);
-    let (mut process, argv) = match spawn_program(template, id, api_port, spec, size, Vec::new()) {
+    let (mut process, argv) = match spawn_program(
+        template,
+        id,
+        api_port,
+        config.program_api_tcp_port(id),
+        spec,
+        size,
+        Vec::new(),
+    ) {
         Ok(spawned) => spawned,
         Err(ending) => return ending,
     };
@@ -184,6 +192,7 @@ pub(super) fn spawn_program(
     template: &CommandTemplate,
     id: u32,
     api_port: u16,
+    api_tcp_port: Option<u16>,
     spec: &InstanceSpec,
     (width, height): (u32, u32),
     extra_env: Vec<(String, String)>,
@@ -191,6 +200,7 @@ pub(super) fn spawn_program(
     let argv = template.render(&Placeholders {
         id,
         api_port,
+        api_tcp_port,
         width,
         height,
         profile: spec.profile.clone(),
@@ -199,6 +209,9 @@ pub(super) fn spawn_program(
         ("OPENSPACE_INSTANCE_ID".to_owned(), id.to_string()),
         ("OPENSPACE_API_PORT".to_owned(), api_port.to_string()),
     ];
+    if let Some(port) = api_tcp_port {
+        env.push(("OPENSPACE_API_TCP_PORT".to_owned(), port.to_string()));
+    }
     if let Some(session) = &spec.session {
         env.push(("OPENSPACE_SESSION".to_owned(), session.clone()));
     }

@@ -16,12 +16,22 @@ use tokio_util::codec::{FramedRead, LinesCodec};
 pub struct Placeholders {
     pub id: u32,
     pub api_port: u16,
+    /// Where the program should serve its TCP API (`--program-api-tcp-base-port` + id); the
+    /// template may only name it when that flag is set.
+    pub api_tcp_port: Option<u16>,
     pub width: u32,
     pub height: u32,
     pub profile: String,
 }
 
-const PLACEHOLDERS: [&str; 5] = ["{id}", "{api_port}", "{width}", "{height}", "{profile}"];
+const PLACEHOLDERS: [&str; 6] = [
+    "{id}",
+    "{api_port}",
+    "{api_tcp_port}",
+    "{width}",
+    "{height}",
+    "{profile}",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
@@ -71,12 +81,21 @@ impl CommandTemplate {
         Ok(Self { words })
     }
 
+    /// Whether some word names `placeholder` (e.g. `{api_tcp_port}`).
+    pub fn uses(&self, placeholder: &str) -> bool {
+        self.words.iter().any(|w| w.contains(placeholder))
+    }
+
     pub fn render(&self, values: &Placeholders) -> Vec<String> {
         self.words
             .iter()
             .map(|w| {
                 w.replace("{id}", &values.id.to_string())
                     .replace("{api_port}", &values.api_port.to_string())
+                    .replace(
+                        "{api_tcp_port}",
+                        &values.api_tcp_port.map_or(String::new(), |p| p.to_string()),
+                    )
                     .replace("{width}", &values.width.to_string())
                     .replace("{height}", &values.height.to_string())
                     .replace("{profile}", &values.profile)
@@ -206,6 +225,7 @@ mod tests {
         Placeholders {
             id: 2,
             api_port: 4684,
+            api_tcp_port: Some(4583),
             width: 1280,
             height: 720,
             profile: "mars".into(),
@@ -215,7 +235,7 @@ mod tests {
     #[test]
     fn placeholders_are_substituted_per_word() {
         let t = CommandTemplate::parse(
-            "OpenSpace --config 'Port={api_port};Size={width}x{height}' -p {profile} --id={id}",
+            "OpenSpace --config 'Port={api_port};Size={width}x{height};Tcp={api_tcp_port}' -p {profile} --id={id}",
         )
         .unwrap();
         assert_eq!(
@@ -223,7 +243,7 @@ mod tests {
             vec![
                 "OpenSpace",
                 "--config",
-                "Port=4684;Size=1280x720",
+                "Port=4684;Size=1280x720;Tcp=4583",
                 "-p",
                 "mars",
                 "--id=2"

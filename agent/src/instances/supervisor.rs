@@ -64,6 +64,8 @@ pub struct InstanceConfig {
     pub require_tokens: bool,
     pub pipeline: PipelineSettings,
     pub api_base_port: u16,
+    /// Programs serve their own TCP API on loopback at this + id (`{api_tcp_port}`).
+    pub program_api_tcp_base_port: Option<u16>,
     pub ready: ReadyCheck,
     pub stop_grace: Duration,
     pub start_timeout: Duration,
@@ -95,6 +97,12 @@ impl InstanceConfig {
             height: stream_dimension(asked.height, max_height),
         }
     }
+
+    /// Where instance `id`'s program serves its TCP API, when `--program-api-tcp-base-port` is set.
+    pub fn program_api_tcp_port(&self, id: u32) -> Option<u16> {
+        self.program_api_tcp_base_port
+            .map(|b| b.saturating_add(id as u16))
+    }
 }
 
 /// The `reason` of instances stopped because the agent shuts down (SIGTERM).
@@ -112,6 +120,8 @@ pub struct Supervisor {
     state: Mutex<State>,
     events: broadcast::Sender<SlotView>,
     tasks: TaskTracker,
+    /// The API's per-instance state (properties its clients set), shared by its connections.
+    api_scenes: crate::api::Scenes,
 }
 
 struct State {
@@ -165,6 +175,7 @@ impl Supervisor {
                 }),
                 events,
                 tasks: TaskTracker::new(),
+                api_scenes: crate::api::Scenes::default(),
             }
         });
         supervisor.update_gauges(&supervisor.lock().table);
@@ -288,6 +299,11 @@ impl Supervisor {
         let state = self.lock();
         let view = state.table.view(id)?;
         Ok(self.decorate(&state, view))
+    }
+
+    /// The API's per-instance state.
+    pub fn api_scenes(&self) -> &crate::api::Scenes {
+        &self.api_scenes
     }
 
     /// Who watches which instance.

@@ -91,6 +91,7 @@ pub(super) async fn drive(
         &x11.command,
         id,
         api_port,
+        config.program_api_tcp_port(id),
         spec,
         (width, height),
         display.env(),

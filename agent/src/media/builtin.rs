@@ -107,6 +107,12 @@ impl FrameSource for BuiltinSource {
                 self.api = v;
                 self.apply_velocity();
             }
+            InputEvent::FieldOfView { horizontal_degrees } => {
+                let (w, h) = self.renderer.size();
+                let half = (horizontal_degrees.to_radians() * 0.5).tan();
+                let fov_y = 2.0 * (half * h as f32 / w.max(1) as f32).atan();
+                self.renderer.camera_mut().set_fov_y(fov_y);
+            }
         }
     }
 }

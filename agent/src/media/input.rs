@@ -81,4 +81,9 @@ pub enum InputEvent {
         modifiers: Modifiers,
     },
     Velocity(Velocity),
+    /// The camera's horizontal field of view in degrees (OpenSpace's
+    /// `RenderEngine.HorizFieldOfView`); the vertical one follows from the picture's aspect.
+    FieldOfView {
+        horizontal_degrees: f32,
+    },
 }

@@ -47,7 +47,8 @@ impl Held {
                     PointerAction::Move => {}
                 }
             }
-            InputEvent::Wheel { .. } | InputEvent::Velocity(_) => {}
+            InputEvent::Wheel { .. } | InputEvent::Velocity(_) | InputEvent::FieldOfView { .. } => {
+            }
         }
     }
 

@@ -103,7 +103,7 @@ impl Injector {
                 self.fake(conn, kind, *keycode, 0, 0)?;
             }
             // Flight-controller velocities only steer the built-in renderer's camera.
-            InputEvent::Velocity(_) => {}
+            InputEvent::Velocity(_) | InputEvent::FieldOfView { .. } => {}
         }
         conn.flush()?;
         Ok(())

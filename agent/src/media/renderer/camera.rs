@@ -10,7 +10,7 @@ const DEFAULT_AZIMUTH: f32 = 0.35;
 const DEFAULT_ELEVATION: f32 = 0.18;
 /// With the default field of view the planet spans ~51% of the frame height.
 const DEFAULT_DISTANCE: f32 = 4.8;
-const DEFAULT_FOV_Y: f32 = 45.0 * PI / 180.0;
+pub const DEFAULT_FOV_Y: f32 = 45.0 * PI / 180.0;
 /// Stops short of the poles, where the orbit basis would flip.
 const MAX_ELEVATION: f32 = 1.45;
 /// Minimum gap between camera and planet surface (planet radii); keeps the camera outside.
@@ -135,6 +135,17 @@ impl Camera {
         if radians.is_finite() {
             self.roll = wrap_angle(self.roll + radians);
         }
+    }
+
+    /// Sets the vertical field of view (radians), clamped to 5..170 degrees; non-finite ignored.
+    pub fn set_fov_y(&mut self, radians: f32) {
+        if radians.is_finite() {
+            self.fov_y = radians.clamp(5f32.to_radians(), 170f32.to_radians());
+        }
+    }
+
+    pub fn fov_y(&self) -> f32 {
+        self.fov_y
     }
 
     pub fn set_velocity(&mut self, v: CameraVelocity) {

@@ -17,6 +17,8 @@ mod moon;
 mod noise;
 mod raster;
 mod scene;
+/// Seconds of animation per turn of the planet (the API derives its simulation rate from it).
+pub use scene::PLANET_DAY;
 mod shade;
 mod span;
 pub mod stamp;

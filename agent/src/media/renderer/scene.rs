@@ -15,7 +15,7 @@ pub const ATMOSPHERE_RADIUS: f32 = 1.06;
 pub const MOON_RADIUS: f32 = 0.27;
 const MOON_ORBIT_RADIUS: f32 = 2.45;
 /// Seconds per revolution; slow enough to read as "rotating", fast enough to see.
-const PLANET_DAY: f64 = 90.0;
+pub const PLANET_DAY: f64 = 90.0;
 const MOON_MONTH: f64 = 40.0;
 const AXIAL_TILT: f32 = 0.41;
 const MOON_INCLINATION: f32 = 0.2;
