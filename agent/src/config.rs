@@ -15,8 +15,7 @@ use crate::instances::{
 };
 use crate::media::encoder::{Codec, EncoderFactory, EncoderSettings};
 use crate::media::pipeline::PipelineSettings;
-use crate::stream::ice::IceServer;
-use crate::stream::turn::TurnRest;
+use crate::stream::flags::{WebRtcArgs, WebRtcFlagError};
 use crate::stream::WebRtcConfig;
 
 /// The seed's ports table stops the per-instance API ports at 4782 (4682 + 100).
@@ -64,50 +63,8 @@ pub struct Args {
     )]
     pub signaling_listen: SocketAddr,
 
-    /// STUN or TURN server for WebRTC (`stun:HOST:PORT`, `turn:USER:PASS@HOST:PORT`); repeatable.
-    #[arg(
-        long = "ice-server",
-        env = "OPENSPACE_ICE_SERVERS",
-        value_delimiter = ',',
-        value_parser = IceServer::parse
-    )]
-    pub ice_servers: Vec<IceServer>,
-
-    /// The address browsers reach this host at (NAT 1:1), advertised in ICE candidates.
-    #[arg(long, env = "OPENSPACE_PUBLIC_IP")]
-    pub public_ip: Option<std::net::IpAddr>,
-
-    /// Local address for WebRTC media (`IP` or `IP:PORT`); repeatable. Default: every interface.
-    #[arg(
-        long = "webrtc-address",
-        env = "OPENSPACE_WEBRTC_ADDRESSES",
-        value_delimiter = ','
-    )]
-    pub webrtc_addresses: Vec<String>,
-
-    /// The TURN relay's URLs (`turn:HOST:3478?transport=udp`, `...?transport=tcp`,
-    /// `turns:HOST:443?transport=tcp`); repeatable. Each viewer that asks with SESSION gets them
-    /// with its own short-lived credential (needs --turn-secret-file).
-    #[arg(long = "turn-url", env = "OPENSPACE_TURN_URLS", value_delimiter = ',')]
-    pub turn_urls: Vec<String>,
-
-    /// File holding the secret shared with the TURN relay (coturn's `static-auth-secret`).
-    #[arg(long, env = "OPENSPACE_TURN_SECRET_FILE")]
-    pub turn_secret_file: Option<PathBuf>,
-
-    /// How long a viewer's TURN credential stays valid.
-    #[arg(long, env = "OPENSPACE_TURN_CREDENTIAL_TTL", default_value = "12h")]
-    pub turn_credential_ttl: humantime::Duration,
-
-    /// Which candidates the agent's own peer uses: `all`, or `relay` (only through the TURN
-    /// relay, for nodes that nobody may reach directly).
-    #[arg(
-        long,
-        env = "OPENSPACE_ICE_TRANSPORT",
-        value_enum,
-        default_value = "all"
-    )]
-    pub ice_transport: IceTransport,
+    #[command(flatten)]
+    pub webrtc: WebRtcArgs,
 
     /// Video codec offered first to viewers whose page names none (`h264`, `vp8`); the
     /// browser's answer decides among every codec this machine can encode.
@@ -201,12 +158,6 @@ pub enum KindFlag {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum IceTransport {
-    All,
-    Relay,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
@@ -256,8 +207,6 @@ pub enum ConfigError {
     Fps(u32),
     #[error("--bitrate-kbps must be 100..=100000, got {0}")]
     Bitrate(u32),
-    #[error("--webrtc-address {0:?} is not an IP address (optionally with :PORT)")]
-    WebRtcAddress(String),
     #[error("--instance-command: {0}")]
     Template(#[from] TemplateError),
     #[error("--token-file: {0}")]
@@ -266,19 +215,13 @@ pub enum ConfigError {
     ZeroDuration { name: &'static str },
     #[error("--max-command-connections must be at least 1")]
     NoConnections,
-    #[error("--turn-url {0:?}: expected turn: or turns: (RFC 7065)")]
-    TurnUrl(String),
-    #[error("--turn-url needs --turn-secret-file, and --turn-secret-file needs --turn-url")]
-    TurnHalf,
-    #[error("--turn-secret-file {path}: {reason}")]
-    TurnSecret { path: String, reason: String },
-    #[error("--ice-transport relay needs a relay: --turn-url or a turn: --ice-server")]
-    RelayWithoutTurn,
+    #[error(transparent)]
+    WebRtc(#[from] WebRtcFlagError),
 }
 
 impl Args {
     pub fn into_config(self) -> Result<Config, ConfigError> {
-        let turn = self.turn()?;
+        let webrtc = self.webrtc.into_config()?;
         if !(1..=MAX_CAPACITY).contains(&self.capacity) {
             return Err(ConfigError::Capacity(self.capacity));
         }
@@ -341,17 +284,6 @@ impl Args {
         if !(100..=100_000).contains(&self.bitrate_kbps) {
             return Err(ConfigError::Bitrate(self.bitrate_kbps));
         }
-        let udp_addrs = self
-            .webrtc_addresses
-            .iter()
-            .map(
-                |a| match (a.parse::<std::net::IpAddr>(), a.parse::<SocketAddr>()) {
-                    (Ok(ip), _) => Ok(SocketAddr::new(ip, 0).to_string()),
-                    (_, Ok(addr)) => Ok(addr.to_string()),
-                    _ => Err(ConfigError::WebRtcAddress(a.clone())),
-                },
-            )
-            .collect::<Result<Vec<_>, _>>()?;
         for (name, value) in [
             ("start-timeout", *self.start_timeout),
             ("command-idle-timeout", *self.command_idle_timeout),
@@ -369,16 +301,6 @@ impl Args {
             threads: self.encoder_threads.max(1),
         };
         let encoders = Arc::new(EncoderFactory::probe(encoder));
-        let relay_only = self.ice_transport == IceTransport::Relay;
-        if relay_only
-            && turn.is_none()
-            && !self
-                .ice_servers
-                .iter()
-                .any(|s| s.urls.iter().any(|u| u.starts_with("turn")))
-        {
-            return Err(ConfigError::RelayWithoutTurn);
-        }
         let token = self
             .token_file
             .as_deref()
@@ -412,57 +334,13 @@ impl Args {
                 max_connections: self.max_command_connections,
             },
             stream: StreamConfig {
-                webrtc: WebRtcConfig {
-                    ice_servers: self.ice_servers,
-                    public_ip: self.public_ip,
-                    udp_addrs,
-                    turn,
-                    relay_only,
-                },
+                webrtc,
                 codec: self.codec,
                 encoders,
                 all_viewers_control: self.all_viewers_control,
             },
             api_tcp,
         })
-    }
-}
-
-impl Args {
-    /// The TURN relay, when both its URLs and its secret are given.
-    fn turn(&self) -> Result<Option<TurnRest>, ConfigError> {
-        if let Some(bad) = self
-            .turn_urls
-            .iter()
-            .find(|u| !(u.starts_with("turn:") || u.starts_with("turns:")))
-        {
-            return Err(ConfigError::TurnUrl(bad.clone()));
-        }
-        match (&self.turn_secret_file, self.turn_urls.is_empty()) {
-            (None, true) => Ok(None),
-            (Some(path), false) => {
-                let fail = |reason: String| ConfigError::TurnSecret {
-                    path: path.display().to_string(),
-                    reason,
-                };
-                let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-                let secret = text.trim();
-                if secret.is_empty() {
-                    return Err(fail("the file is empty".into()));
-                }
-                if *self.turn_credential_ttl == std::time::Duration::ZERO {
-                    return Err(ConfigError::ZeroDuration {
-                        name: "turn-credential-ttl",
-                    });
-                }
-                Ok(Some(TurnRest::new(
-                    self.turn_urls.clone(),
-                    secret.as_bytes().to_vec(),
-                    *self.turn_credential_ttl,
-                )))
-            }
-            _ => Err(ConfigError::TurnHalf),
-        }
     }
 }
 
@@ -495,6 +373,47 @@ mod tests {
         Args::try_parse_from(argv)
             .expect("flags parse")
             .into_config()
+    }
+
+    #[test]
+    fn a_turn_relay_needs_its_urls_and_its_secret() {
+        let relay = |extra: &[&str]| match args(extra) {
+            Err(ConfigError::WebRtc(e)) => Some(e.to_string()),
+            Err(other) => panic!("{other}"),
+            Ok(_) => None,
+        };
+        let url = "turn:198.18.210.3:3478?transport=udp";
+        assert!(relay(&["--turn-url", url]).is_some_and(|e| e.contains("--turn-secret-file")));
+        assert!(relay(&["--ice-transport", "relay"]).is_some_and(|e| e.contains("needs a relay")));
+        assert!(relay(&["--turn-url", "http://x"]).is_some_and(|e| e.contains("turn:")));
+        let dir = std::env::temp_dir().join(format!("osk-turn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let secret = secret.to_str().unwrap();
+        let config = args(&[
+            "--turn-url",
+            url,
+            "--turn-secret-file",
+            secret,
+            "--ice-transport",
+            "relay",
+        ])
+        .unwrap();
+        let webrtc = config.stream.webrtc;
+        assert!(webrtc.relay_only);
+        let turn = webrtc.turn.expect("a relay");
+        assert_eq!(turn.urls, [url]);
+        std::fs::write(dir.join("empty"), "\n").unwrap();
+        let empty = dir.join("empty");
+        assert!(relay(&[
+            "--turn-url",
+            url,
+            "--turn-secret-file",
+            empty.to_str().unwrap()
+        ])
+        .is_some_and(|e| e.contains("empty")));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -558,7 +477,7 @@ mod tests {
         assert!(matches!(args(&["--fps", "0"]), Err(ConfigError::Fps(0))));
         assert!(matches!(
             args(&["--webrtc-address", "nope"]),
-            Err(ConfigError::WebRtcAddress(_))
+            Err(ConfigError::WebRtc(WebRtcFlagError::Address(_)))
         ));
         assert_eq!(
             args(&["--webrtc-address", "127.0.0.1"])

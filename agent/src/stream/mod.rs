@@ -2,6 +2,7 @@
 
 pub mod codecs;
 pub mod control;
+pub mod flags;
 mod held;
 pub mod ice;
 mod keyframes;
