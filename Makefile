@@ -21,6 +21,7 @@ test: deps lint unit browser e2e cluster
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy -p openspace-agent --all-targets --features gstreamer --locked -- -D warnings
 	@$(CARGO) run --quiet --locked -p openspace-crds --bin crdgen | diff -u crds/openspacesession.yaml - \
 	  || { echo "crds/openspacesession.yaml is stale: run 'make crds' and commit it"; exit 1; }
 	scripts/chart-check.sh
@@ -36,6 +37,7 @@ unit:
 	$(CARGO) build --locked -p openspace-agent --bins
 	e2e/control-plane/control-plane.sh run "$${TMPDIR:-/tmp}/openspace-unit-$$$$" -- \
 	  $(CARGO) test --workspace --locked --tests
+	$(CARGO) test -p openspace-agent --features gstreamer --locked --lib media::encoder
 
 ## Headless Chromium against the real agent (needs the debug binaries).
 browser:

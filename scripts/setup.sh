@@ -12,6 +12,11 @@ command -v node >/dev/null || packages+=(nodejs npm)     # the browser tests' ru
 [ -x /usr/bin/chromium ] || packages+=(chromium)         # headless browser for WebRTC tests
 [ -x /usr/bin/firefox-esr ] || packages+=(firefox-esr)   # the browser without H.264 (codec tests)
 pkg-config --exists vpx 2>/dev/null || packages+=(libvpx-dev)   # the VP8 encoder
+# The agent's GStreamer encoders (cargo feature `gstreamer`): x264enc and vp8enc test that path.
+pkg-config --exists gstreamer-app-1.0 2>/dev/null || packages+=(libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev)
+for p in gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly; do
+  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || packages+=("$p")
+done
 /usr/bin/python3 -c 'import websockets' 2>/dev/null || packages+=(python3-websockets)  # seed supervisor
 /usr/bin/python3 -c 'import yaml' 2>/dev/null || packages+=(python3-yaml)  # scripts/chart-check.sh
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)  # the openspace-api venv

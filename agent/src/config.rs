@@ -13,7 +13,7 @@ use crate::instances::process::{CommandTemplate, TemplateError};
 use crate::instances::{
     InstanceConfig, InstanceKind, ReadyCheck, Resolution, X11DisplayChoice, X11Settings,
 };
-use crate::media::encoder::{Codec, EncoderFactory, EncoderSettings};
+use crate::media::encoder::{Backend, Codec, EncoderFactory, EncoderSettings};
 use crate::media::pipeline::PipelineSettings;
 use crate::stream::flags::{WebRtcArgs, WebRtcFlagError};
 use crate::stream::WebRtcConfig;
@@ -65,6 +65,17 @@ pub struct Args {
 
     #[command(flatten)]
     pub webrtc: WebRtcArgs,
+
+    /// The encoders, one per codec, most preferred first: `openh264`, `vpx`, or `gst:ELEMENT`
+    /// (a GStreamer encoder such as `nvh264enc`, `vah264enc`, `x264enc`, `vp8enc`; agents built
+    /// with the `gstreamer` feature). Only these codecs are offered.
+    #[arg(
+        long = "encoder",
+        env = "OPENSPACE_ENCODERS",
+        value_delimiter = ',',
+        default_value = "openh264,vpx"
+    )]
+    pub encoders: Vec<Backend>,
 
     /// Video codec offered first to viewers whose page names none (`h264`, `vp8`); the
     /// browser's answer decides among every codec this machine can encode.
@@ -217,6 +228,8 @@ pub enum ConfigError {
     NoConnections,
     #[error(transparent)]
     WebRtc(#[from] WebRtcFlagError),
+    #[error("--encoder: {0}")]
+    Encoder(#[from] crate::media::encoder::EncoderError),
 }
 
 impl Args {
@@ -300,7 +313,7 @@ impl Args {
             fps: self.fps as f32,
             threads: self.encoder_threads.max(1),
         };
-        let encoders = Arc::new(EncoderFactory::probe(encoder));
+        let encoders = Arc::new(EncoderFactory::with_backends(&self.encoders, encoder)?);
         let token = self
             .token_file
             .as_deref()

@@ -2,13 +2,15 @@
 //! runs on a thread of its own (see `media::pipeline`); these types are plain and synchronous.
 
 mod factory;
+#[cfg(feature = "gstreamer")]
+pub mod gst;
 mod h264;
 mod vp8;
 
 use std::fmt;
 use std::str::FromStr;
 
-pub use factory::EncoderFactory;
+pub use factory::{Backend, EncoderFactory};
 pub use h264::{level_idc as h264_level_idc, H264Encoder};
 pub use vp8::Vp8Encoder;
 
@@ -70,6 +72,8 @@ pub enum EncoderError {
     Encode { codec: Codec, reason: String },
     #[error("this agent cannot encode {0}")]
     Unavailable(Codec),
+    #[error("encoder {backend}: {reason}")]
+    Backend { backend: String, reason: String },
 }
 
 /// One encoded picture: Annex-B NAL units for H.264, one frame for VP8.
