@@ -117,6 +117,7 @@ const STAT_ROWS = [
   ['Codec', (s) => s.codec ?? '\u2014'],
   ['Dropped', (s) => fmt(s.framesDropped, 0, '')],
   ['Lost packets', (s) => fmt(s.packetsLost, 0, '')],
+  ['Route', (s) => s.route ?? '\u2014'],
 ];
 
 const fmt = (value, digits, unit) => (Number.isFinite(value) ? `${value.toFixed(digits)}${unit}` : '\u2014');
@@ -727,6 +728,16 @@ async function pollStats() {
 
   const st = viewer.stats;
   if (Number.isFinite(pair?.currentRoundTripTime)) st.rttMs = pair.currentRoundTripTime * 1000;
+  // Which way the media flows: direct (host, srflx, prflx) or through the TURN relay, and over
+  // which transport the page reaches the relay (udp, tcp, tls).
+  const local = pair && report.get(pair.localCandidateId);
+  const remote = pair && report.get(pair.remoteCandidateId);
+  if (local && remote) {
+    st.localCandidate = local.candidateType;
+    st.relayProtocol = local.relayProtocol ?? null;
+    st.remoteCandidate = remote.candidateType;
+    st.route = `${st.localCandidate}${st.relayProtocol ? ` (${st.relayProtocol})` : ''} \u2192 ${st.remoteCandidate}`;
+  }
   if (inbound) {
     const sample = {
       t: inbound.timestamp,
