@@ -39,6 +39,9 @@ up() {
     ip -n "$prefix-$host" addr add "${addr[$i]}/24" dev eth0
     ip -n "$prefix-$host" link set eth0 up
     ip -n "$prefix-$host" link set lo up
+    # A host has a default route; without one, sends to unknown addresses (e.g. mDNS multicast)
+    # fail with ENODEV instead of leaving. On-link: they stay on this bridge, which leads nowhere.
+    ip -n "$prefix-$host" route add default dev eth0
     i=$((i + 1))
   done
   # The node is a cluster node without a public address: it answers TCP (its Service, the

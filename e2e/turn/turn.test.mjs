@@ -51,6 +51,11 @@ after(async () => {
 async function open(extra) {
   agent = await startAgent(extra);
   assert.equal(agent.cmd('start').error, 'none');
+  // Running before the page opens, so that the page's errors are about the network alone.
+  for (let tries = 0; agent.cmd('status', 0).status !== 'RUNNING'; tries++) {
+    assert.ok(tries < 100, 'instance 0 runs within 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   page = await browser.newPage({ viewport: { width: 640, height: 360 } });
   const opened = Date.now();
   await page.goto(agent.url(0));
