@@ -9,7 +9,8 @@
 # 198.18.0.0/15 is the benchmarking range (RFC 2544); the cluster tests use other /24s of it.
 #
 #   net.sh up PREFIX               creates PREFIX-{switch,viewer,node,relay}
-#   net.sh firewall PREFIX RULES   replaces the viewer's firewall: ingress | tcp-only
+#   net.sh firewall PREFIX RULES   replaces the firewalls: ingress | tcp-only | open (direct UDP
+#                                  between viewer and node, for comparing in bench.mjs)
 #   net.sh down PREFIX             ends what runs in them and deletes them (idempotent)
 set -euo pipefail
 
@@ -20,7 +21,7 @@ RELAY=$SUBNET.30
 TURN_PORT=3478
 HOSTS=(viewer node relay)
 
-usage() { echo "usage: $0 up|down PREFIX | firewall PREFIX ingress|tcp-only" >&2; exit 2; }
+usage() { echo "usage: $0 up|down PREFIX | firewall PREFIX ingress|tcp-only|open" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 cmd=$1 prefix=$2
 on() { local ns=$1; shift; ip netns exec "$prefix-$ns" "$@"; }
@@ -44,8 +45,12 @@ up() {
     ip -n "$prefix-$host" route add default dev eth0
     i=$((i + 1))
   done
-  # The node is a cluster node without a public address: it answers TCP (its Service, the
-  # Ingress) from anyone, but media (UDP) only from the relay.
+  firewall ingress
+}
+
+# The node is a cluster node without a public address: it answers TCP (its Service, the
+# Ingress) from anyone, but media (UDP) only from the relay; `open` lets the viewer's in too.
+node_firewall() {
   on node iptables-restore <<EOF
 *filter
 :INPUT DROP [0:0]
@@ -55,19 +60,21 @@ up() {
 -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
 -A INPUT -p tcp -j ACCEPT
 -A INPUT -p udp -s $RELAY -j ACCEPT
+${1:-}
 COMMIT
 EOF
-  firewall ingress
+  on node conntrack -F >/dev/null 2>&1 || true
 }
 
 # The viewer sits behind a corporate firewall: it may open TCP to the node (the page, the
 # signaling WebSocket, as through an Ingress) and reach the relay on its TURN port only (UDP and
 # TCP, or TCP alone), nothing else; answers come back through conntrack.
 firewall() {
-  local udp_turn="-A OUTPUT -p udp -d $RELAY --dport $TURN_PORT -j ACCEPT"
+  local udp_turn="-A OUTPUT -p udp -d $RELAY --dport $TURN_PORT -j ACCEPT" direct=""
   case $1 in
     ingress) ;;
     tcp-only) udp_turn="" ;;
+    open) direct="-A OUTPUT -p udp -d $NODE -j ACCEPT" ;;
     *) usage ;;
   esac
   on viewer iptables-restore <<EOF
@@ -82,8 +89,10 @@ firewall() {
 -A OUTPUT -p tcp -d $NODE -j ACCEPT
 -A OUTPUT -p tcp -d $RELAY --dport $TURN_PORT -j ACCEPT
 $udp_turn
+$direct
 COMMIT
 EOF
+  node_firewall "${direct:+-A INPUT -p udp -s $VIEWER -j ACCEPT}"
   # A flow the old rules let through stays ESTABLISHED in conntrack; forget them all.
   on viewer conntrack -F >/dev/null 2>&1 || true
 }

@@ -28,7 +28,12 @@ trap 'exit 143' TERM
 e2e/turn/net.sh up "$prefix"
 # In the background so that a signal interrupts `wait` at once: the trap ends the test runner,
 # then net.sh ends whatever it had started inside the namespaces and deletes them.
-OPENSPACE_TURN_NET="$prefix" node --test --test-concurrency=1 e2e/turn/ "$@" &
+# With an argument, that script (e2e/turn/bench.mjs) runs instead of the tests.
+if [ $# -gt 0 ]; then
+  OPENSPACE_TURN_NET="$prefix" node "$@" &
+else
+  OPENSPACE_TURN_NET="$prefix" node --test --test-concurrency=1 e2e/turn/ &
+fi
 tests=$!
 status=0
 wait "$tests" || status=$?
