@@ -16,7 +16,7 @@ import { unavailable, firewall, launchViewer, startAgent, Relay, RELAY, TURN_POR
 
 if (unavailable) throw new Error(unavailable);
 const SECONDS = Number(process.env.SECONDS_PER_CASE || 15);
-const dir = mkdtempSync(path.join(tmpdir(), 'openspace-turn-bench-'));
+const dir = mkdtempSync(path.join(process.env.OPENSPACE_TURN_DIR || tmpdir(), 'openspace-turn-bench-'));
 const secret = randomBytes(24).toString('base64url');
 const secretFile = path.join(dir, 'turn-secret');
 writeFileSync(secretFile, secret, { mode: 0o600 });

@@ -17,10 +17,15 @@ ip netns del "$probe"
 
 prefix="ost$$"
 tests=""
+# The tests' files (coturn's config with the secret, Chromium's wrapper) live here, so that they
+# go with the network even when the runner is killed before its own cleanup.
+OPENSPACE_TURN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/openspace-turn-XXXXXX")
+export OPENSPACE_TURN_DIR
 cleanup() {
   trap - EXIT INT TERM
   [ -z "$tests" ] || kill "$tests" 2>/dev/null || true
   e2e/turn/net.sh down "$prefix"
+  rm -rf "$OPENSPACE_TURN_DIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT

@@ -26,7 +26,7 @@ let page;
 
 before(async () => {
   if (unavailable) throw new Error(unavailable);
-  dir = mkdtempSync(path.join(tmpdir(), 'openspace-turn-'));
+  dir = mkdtempSync(path.join(process.env.OPENSPACE_TURN_DIR || tmpdir(), 'openspace-turn-'));
   secret = randomBytes(24).toString('base64url');
   secretFile = path.join(dir, 'turn-secret');
   writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
