@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo cluster-demo test lint unit browser e2e cluster bench deps crds
+.PHONY: demo cluster-demo test lint unit browser turn e2e cluster bench deps crds
 
 ## Run the main job locally (see README: what the demo starts and the URL to open).
 demo: deps
@@ -16,7 +16,7 @@ cluster-demo: deps
 
 ## Everything CI runs: formatting, clippy, the chart, unit and integration tests, browser tests,
 ## the end-to-end session flow, the chart's pods on a real node.
-test: deps lint unit browser e2e cluster
+test: deps lint unit browser turn e2e cluster
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -43,6 +43,12 @@ unit:
 browser:
 	$(CARGO) build --locked -p openspace-agent --bins
 	cd e2e/browser && npm test
+
+## A viewer behind a firewall reaching the agent through a real coturn relay, in network
+## namespaces (needs root; skipped, saying why, where namespaces cannot be made).
+turn:
+	$(CARGO) build --locked -p openspace-agent --bins
+	e2e/turn/run.sh
 
 ## The whole flow: helm-installed CRDs and RBAC, the operator as the chart's ServiceAccount, two
 ## agents, kubectl apply -> URL -> Chromium -> drag -> kubectl patch -> kubectl delete.

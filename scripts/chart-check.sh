@@ -110,7 +110,75 @@ render frontend-ingress --set frontend.enabled=true --set frontend.ingress.host=
 has frontend-ingress 'host: "start.example.org"'
 has frontend-ingress 'secretName: start-tls'
 
+# ---- the TURN relay: the agents and coturn share one generated secret, mounted as a file
+lacks defaults 'OPENSPACE_TURN'
+lacks defaults 'component: turn'
+render turn --set turn.enabled=true --set turn.host=relay.example.org
+has turn 'value: "turn:relay.example.org:3478\?transport=udp,turn:relay.example.org:3478\?transport=tcp"'
+has turn 'name: OPENSPACE_ICE_TRANSPORT'
+render turn-lb --set turn.enabled=true --set turn.host=relay.example.org --set turn.hostNetwork=false \
+  --set turn.iceTransport=relay --set 'turn.transports={tcp}' --set turn.externalIp=203.0.113.7
+has turn-lb 'value: "turn:relay.example.org:3478\?transport=tcp"'
+/usr/bin/python3 - "$out/turn.yaml" "$out/turn-lb.yaml" <<'PY' || fail "the TURN relay"
+import sys, yaml
+def load(path):
+    return [d for d in yaml.safe_load_all(open(path)) if d]
+def get(docs, kind, name):
+    return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
+def env(container):
+    return {e["name"]: e.get("value") for e in container.get("env", [])}
+for path, host_network in [(sys.argv[1], True), (sys.argv[2], False)]:
+    docs = load(path)
+    secret = get(docs, "Secret", "rel-openspace-turn-secret")
+    assert list(secret["data"]) == ["secret"], secret
+    relay = get(docs, "Deployment", "rel-openspace-turn")["spec"]["template"]["spec"]
+    agent = get(docs, "DaemonSet", "rel-openspace-agent")["spec"]["template"]["spec"]
+    # Both read the same Secret from a file: never an environment value, never an argument.
+    for pod in (relay, agent):
+        vol = next(v for v in pod["volumes"] if v["name"] == "turn-secret")
+        assert vol["secret"]["secretName"] == "rel-openspace-turn-secret", vol
+        c = pod["containers"][0]
+        assert any(m["name"] == "turn-secret" and m["readOnly"] for m in c["volumeMounts"]), c
+        assert not any("secretKeyRef" in str(e) for e in c.get("env", [])), c["env"]
+    assert env(relay["containers"][0])["TURN_SECRET_FILE"] == env(agent["containers"][0])["OPENSPACE_TURN_SECRET_FILE"]
+    assert relay["securityContext"]["runAsNonRoot"] is True
+    assert relay["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    assert relay.get("hostNetwork", False) is host_network, relay.get("hostNetwork")
+    services = [d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "rel-openspace-turn"]
+    agent_policy = get(docs, "NetworkPolicy", "rel-openspace-agent")
+    udp = [r for r in agent_policy["spec"]["ingress"] if any(p.get("protocol") == "UDP" for p in r["ports"])]
+    assert len(udp) == 1, udp
+    if host_network:
+        assert not services, "a relay with hostNetwork needs no Service"
+        assert "from" not in udp[0], udp  # its packets come from the node's address
+        assert env(agent["containers"][0])["OPENSPACE_ICE_TRANSPORT"] == "all"
+    else:
+        svc = services[0]["spec"]
+        assert svc["type"] == "LoadBalancer"
+        assert sorted((p["port"], p["protocol"]) for p in svc["ports"]) == [(3478, "TCP"), (3478, "UDP")], svc
+        # Agents take media from the relay alone, and the relay's relay ports from the agents.
+        assert udp[0]["from"] == [{"podSelector": {"matchLabels": {
+            "app.kubernetes.io/name": "openspace", "app.kubernetes.io/instance": "rel",
+            "app.kubernetes.io/component": "turn"}}}], udp
+        relay_policy = get(docs, "NetworkPolicy", "rel-openspace-turn")["spec"]["ingress"]
+        ranged = next(r for r in relay_policy if any("endPort" in p for p in r["ports"]))
+        assert ranged["ports"] == [{"port": 49152, "endPort": 49407, "protocol": "UDP"}], ranged
+        assert ranged["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "agent"
+        assert env(agent["containers"][0])["OPENSPACE_ICE_TRANSPORT"] == "relay"
+        assert env(relay["containers"][0])["TURN_EXTERNAL_IP"] == "203.0.113.7"
+PY
+render turn-own --set turn.enabled=true --set turn.host=relay.example.org \
+  --set turn.secret.existingSecret=coturn --set turn.secret.existingSecretKey=shared
+lacks turn-own 'name: rel-openspace-turn-secret'
+has turn-own 'secretName: coturn'
+has turn-own 'key: shared'
+
 # ---- values the schema or the templates refuse
+refuse "a relay without a host" "turn.host is required" --set turn.enabled=true
+refuse "an unknown TURN transport" "/turn/transports/0': value must be one of" --set 'turn.transports={sctp}'
+refuse "a TURN host with a port" "/turn/host': '.*' does not match pattern" --set turn.host=relay:3478
+refuse "relay ports out of order" "turn.minPort must not exceed turn.maxPort" \
+  --set turn.enabled=true --set turn.host=relay.example.org --set turn.minPort=50000 --set turn.maxPort=49999
 refuse "frontend.maxSessions 0" "/frontend/maxSessions': minimum" --set frontend.maxSessions=0
 refuse "a string capacity" "/agent/capacity': got string" --set-string agent.capacity=three
 refuse "capacity 0" "/agent/capacity': minimum" --set agent.capacity=0

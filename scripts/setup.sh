@@ -24,6 +24,8 @@ command -v Xvfb >/dev/null || packages+=(xvfb)            # x11 instances' virtu
 command -v xterm >/dev/null || packages+=(xterm)          # x11 tests' programs
 command -v glxgears >/dev/null || packages+=(mesa-utils)  # x11 tests: OpenGL through Mesa
 command -v xdpyinfo >/dev/null || packages+=(x11-utils)   # x11 tests read the display's size
+command -v turnserver >/dev/null || packages+=(coturn)    # the TURN relay of e2e/turn
+command -v ip >/dev/null || packages+=(iproute2)          # e2e/turn's network namespaces
 # The real node of e2e/cluster: container runtime, pod network, image builds without a registry.
 for p in containerd runc containernetworking-plugins iptables conntrack debootstrap buildah; do
   [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || packages+=("$p")

@@ -14,6 +14,9 @@ const BACKOFF_MAX_MS = 8000;
 const LIVE_RESET_MS = 10000;     // this long live forgives earlier failures
 const DISCONNECT_GRACE_MS = 4000;
 const CONNECT_WATCHDOG_MS = 20000;
+// A working candidate pair takes well under a second on any usable path; Chromium itself waits
+// ~30 s before "failed". 8 s after the answer, the page says why, within 10 s of loading.
+const ICE_DEADLINE_MS = 8000;
 const PING_MS = 2000;
 const STATS_MS = 500;
 const RESIZE_DEBOUNCE_MS = 400;
@@ -114,6 +117,7 @@ const STAT_ROWS = [
   ['Codec', (s) => s.codec ?? '\u2014'],
   ['Dropped', (s) => fmt(s.framesDropped, 0, '')],
   ['Lost packets', (s) => fmt(s.packetsLost, 0, '')],
+  ['Route', (s) => s.route ?? '\u2014'],
 ];
 
 const fmt = (value, digits, unit) => (Number.isFinite(value) ? `${value.toFixed(digits)}${unit}` : '\u2014');
@@ -166,6 +170,8 @@ function connect(route) {
     timers: new Set(),
     history: [],               // recent inbound-rtp samples for per-second rates
     live: false,
+    relayGathered: false,      // a relay candidate of ours: the TURN relay answered
+    relayErrors: [],           // icecandidateerror events from TURN servers
   };
   session = s;
   // errors: 'json' asks for {"type":"ERROR"} errors (the agent's default is the original's text).
@@ -238,12 +244,38 @@ function createPeer(s) {
   pc.onicecandidate = (e) => {
     const c = e.candidate;
     if (!c || !c.candidate) return;     // end-of-candidates is implicit for the server
+    if ((c.type ?? / typ (\S+)/.exec(c.candidate)?.[1]) === 'relay') s.relayGathered = true;
     const ice = { candidate: c.candidate, sdpMLineIndex: c.sdpMLineIndex, sdpMid: c.sdpMid };
     if (s.answerSent) sendLocalIce(s, ice);
     else s.localIce.push(ice);          // never let a candidate overtake the answer
   };
   pc.onconnectionstatechange = () => onPeerState(s, pc);
+  // Only TURN failures matter to the diagnosis; STUN/host errors (e.g. 701 on an interface
+  // without a route) are routine.
+  pc.onicecandidateerror = (e) => {
+    if (/^turns?:/i.test(e.url ?? '')) s.relayErrors.push({ code: e.errorCode, text: e.errorText, url: e.url });
+  };
   return pc;
+}
+
+const usesRelay = (s) => s.iceServers.some((server) =>
+  [].concat(server?.urls ?? []).some((url) => /^turns?:/i.test(String(url))));
+
+// Why no candidate pair works, in words a person can act on: the relay said no (401/403 are
+// TURN's "bad credentials" and "forbidden", RFC 8656 §6), the relay never answered, or, without
+// a relay, the path to the rendering server's media address is closed.
+function unreachableReason(s) {
+  if (usesRelay(s) && !s.relayGathered) {
+    if (s.relayErrors.some((e) => e.code === 401 || e.code === 403)) return 'the media relay refused the credentials';
+    return 'cannot reach the media relay';
+  }
+  return 'the rendering server is not reachable';
+}
+
+function unreachable(s) {
+  const reason = unreachableReason(s);
+  recordError(reason);
+  retry(s.route, reason);
 }
 
 const sendLocalIce = (s, ice) => wsSend(s, { type: 'ICE', caller_id: s.callerId, content: { ice } });
@@ -284,6 +316,10 @@ async function onRemoteSdp(s, content) {
   await pc.setLocalDescription(await pc.createAnswer());
   wsSend(s, { type: 'SDP', caller_id: s.callerId, content: { sdp: { type: 'answer', sdp: pc.localDescription.sdp } } });
   s.answerSent = true;
+  clearTimeout(s.iceDeadline);
+  s.iceDeadline = later(s, () => {
+    if (session === s && s.pc === pc && !['connected', 'completed'].includes(pc.iceConnectionState)) unreachable(s);
+  }, ICE_DEADLINE_MS);
   for (const ice of s.localIce.splice(0)) sendLocalIce(s, ice);
 }
 
@@ -309,7 +345,9 @@ function onPeerState(s, pc) {
   const state = pc.connectionState;
   clearTimeout(s.disconnectTimer);
   if (state === 'connected') s.connected = true;
-  if (state === 'failed' || state === 'closed') {
+  if (state === 'failed' && !s.connected) {
+    unreachable(s);
+  } else if (state === 'failed' || state === 'closed') {
     retry(s.route, `connection ${state}`);
   } else if (state === 'disconnected') {
     // ICE often recovers on its own from short outages; give it a moment.
@@ -370,6 +408,7 @@ function closePeer(s) {
   }
   if (s.pc) {
     s.pc.ontrack = s.pc.ondatachannel = s.pc.onicecandidate = s.pc.onconnectionstatechange = null;
+    s.pc.onicecandidateerror = null;
     s.pc.close();
     s.pc = null;
   }
@@ -689,6 +728,16 @@ async function pollStats() {
 
   const st = viewer.stats;
   if (Number.isFinite(pair?.currentRoundTripTime)) st.rttMs = pair.currentRoundTripTime * 1000;
+  // Which way the media flows: direct (host, srflx, prflx) or through the TURN relay, and over
+  // which transport the page reaches the relay (udp, tcp, tls).
+  const local = pair && report.get(pair.localCandidateId);
+  const remote = pair && report.get(pair.remoteCandidateId);
+  if (local && remote) {
+    st.localCandidate = local.candidateType;
+    st.relayProtocol = local.relayProtocol ?? null;
+    st.remoteCandidate = remote.candidateType;
+    st.route = `${st.localCandidate}${st.relayProtocol ? ` (${st.relayProtocol})` : ''} \u2192 ${st.remoteCandidate}`;
+  }
   if (inbound) {
     const sample = {
       t: inbound.timestamp,

@@ -151,3 +151,45 @@ HTTP port).
 {{- printf "http://{host}:%d/frontend/#/streaming?id={id}&token={token}" (int .Values.agent.ports.http) }}
 {{- end }}
 {{- end }}
+
+{{/*
+The TURN relay: its name, the Secret shared by it and the agents, and where both mount it.
+*/}}
+{{- define "openspace.turn.fullname" -}}
+{{- printf "%s-turn" (include "openspace.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "openspace.turn.secretName" -}}
+{{- default (printf "%s-turn-secret" (include "openspace.fullname" .)) .Values.turn.secret.existingSecret }}
+{{- end }}
+
+{{- define "openspace.turn.secretFile" -}}
+/var/run/secrets/openspace/turn/secret
+{{- end }}
+
+{{- define "openspace.turn.volume" -}}
+- name: turn-secret
+  secret:
+    secretName: {{ include "openspace.turn.secretName" . }}
+    defaultMode: 0440
+    items:
+      - key: {{ ternary .Values.turn.secret.existingSecretKey "secret" (ne .Values.turn.secret.existingSecret "") }}
+        path: secret
+{{- end }}
+
+{{- define "openspace.turn.volumeMount" -}}
+- name: turn-secret
+  mountPath: {{ dir (include "openspace.turn.secretFile" .) }}
+  readOnly: true
+{{- end }}
+
+{{/*
+The agents' --turn-url list: one URL per transport, e.g. turn:relay.example.org:3478?transport=udp.
+*/}}
+{{- define "openspace.turn.urls" -}}
+{{- $urls := list }}
+{{- range .Values.turn.transports }}
+{{- $urls = append $urls (printf "turn:%s:%d?transport=%s" $.Values.turn.host (int $.Values.turn.port) .) }}
+{{- end }}
+{{- join "," $urls }}
+{{- end }}

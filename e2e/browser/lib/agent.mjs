@@ -35,15 +35,20 @@ export function freeDisplays(count) {
 }
 
 export class Agent {
-  static async start(extra = []) {
-    const args = ['--command-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0',
-      '--signaling-listen', '127.0.0.1:0', '--webrtc-address', '127.0.0.1',
+  /**
+   * `host`: the address it listens and sends media on; `exec`: a command line the agent and
+   * openspace-cmd run under (e2e/turn: `ip netns exec NS`, so both live on a test host).
+   */
+  static async start(extra = [], { host = '127.0.0.1', exec = [] } = {}) {
+    const args = ['--command-listen', `${host}:0`, '--http-listen', `${host}:0`,
+      '--signaling-listen', `${host}:0`, '--webrtc-address', host,
       '--api-host', '127.0.0.1', '--api-base-port', String(await freePort()), ...extra];
-    const child = spawn(binary('openspace-agent'), args, {
+    const [program, ...prefix] = [...exec, binary('openspace-agent')];
+    const child = spawn(program, [...prefix, ...args], {
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info,webrtc=warn,rtc=warn' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    const agent = new Agent(child);
+    const agent = new Agent(child, exec);
     const lines = createInterface({ input: child.stderr });
     const ready = new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`agent did not start:\n${agent.logs.join('\n')}`)), 15000);
@@ -64,8 +69,9 @@ export class Agent {
     return agent;
   }
 
-  constructor(child) {
+  constructor(child, exec = []) {
     this.child = child;
+    this.exec = exec;
     this.logs = [];
   }
 
@@ -73,7 +79,8 @@ export class Agent {
   cmd(...args) {
     let out;
     try {
-      out = execFileSync(binary('openspace-cmd'), ['--url', `ws://${this.commandAddr}`, ...args.map(String)], { encoding: 'utf8' });
+      const [program, ...prefix] = [...this.exec, binary('openspace-cmd')];
+      out = execFileSync(program, [...prefix, '--url', `ws://${this.commandAddr}`, ...args.map(String)], { encoding: 'utf8' });
     } catch (e) {
       out = e.stdout; // exit code 1: an answer with an error
     }
