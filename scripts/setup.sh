@@ -36,7 +36,22 @@ if ((${#packages[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
+  # Some maintainer scripts (coturn's) start their system service through invoke-rc.d; on a
+  # machine without an init system (CI, containers) that start fails and leaves the package
+  # half-configured, which breaks every later apt-get. Debian's way to say "start no services
+  # here" is a policy-rc.d that exits 101, as container images ship: use one for this install
+  # and put back whatever was there.
+  policy=/usr/sbin/policy-rc.d saved=""
+  if [ -e "$policy" ]; then saved=$(mktemp); $sudo cp -p "$policy" "$saved"; fi
+  restore_policy() {
+    if [ -n "$saved" ]; then $sudo cp -p "$saved" "$policy"; rm -f "$saved"; else $sudo rm -f "$policy"; fi
+  }
+  trap restore_policy EXIT
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod 755 "$policy"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}"
+  restore_policy
+  trap - EXIT
 fi
 
 if ! command -v cargo >/dev/null; then
