@@ -1,6 +1,7 @@
 //! Media benchmarks: render and encode time per frame of the built-in renderer's picture.
 //!
-//! `cargo bench -p openspace-agent --bench media`
+//! `cargo bench -p openspace-agent --bench media` (add `--features gstreamer` for GStreamer's
+//! x264enc and vp8enc on the same frames)
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,7 @@ fn main() {
             fps: 30.0,
             threads: 2,
         };
+        #[allow(unused_mut)] // GStreamer's encoders join with --features gstreamer
         let mut encoders: Vec<(&str, Box<dyn VideoEncoder>)> = vec![
             (
                 "H.264 openh264",
@@ -38,6 +40,19 @@ fn main() {
                 Box::new(Vp8Encoder::new(settings).expect("encoder")),
             ),
         ];
+        #[cfg(feature = "gstreamer")]
+        {
+            use openspace_agent::media::encoder::gst::GstEncoder;
+            for (name, element) in [
+                ("H.264 gst:x264enc", "x264enc"),
+                ("VP8 gst:vp8enc", "vp8enc"),
+            ] {
+                encoders.push((
+                    name,
+                    Box::new(GstEncoder::new(element, settings).expect(element)),
+                ));
+            }
+        }
         let mut renderer = Renderer::new(w, h);
         let mut frame = I420Frame::new(w, h);
         let mut render = Vec::new();

@@ -40,8 +40,8 @@ up() {
     ip -n "$prefix-$host" addr add "${addr[$i]}/24" dev eth0
     ip -n "$prefix-$host" link set eth0 up
     ip -n "$prefix-$host" link set lo up
-    # A host has a default route; without one, sends to unknown addresses (e.g. mDNS multicast)
-    # fail with ENODEV instead of leaving. On-link: they stay on this bridge, which leads nowhere.
+    # A host has a default route (on-link: it stays on this bridge, which leads nowhere), as
+    # most do; turn.test.mjs removes the node's for the test of a node that has none.
     ip -n "$prefix-$host" route add default dev eth0
     i=$((i + 1))
   done

@@ -1,7 +1,7 @@
 // A viewer behind a strict firewall, an agent on a node nobody reaches over UDP, and a real
 // coturn relay between them (the hosts: net.sh; started by run.sh). What the viewer page shows
-// without a relay, with one over UDP and over TCP, with a credential the relay refuses, and with
-// an agent that uses nothing but the relay.
+// without a relay, with one over UDP and over TCP, with a credential the relay refuses, with an
+// agent that uses nothing but the relay, and on a node without a default route.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { live, until } from '../browser/lib/browser.mjs';
-import { unavailable, firewall, launchViewer, startAgent, Relay, RELAY, TURN_PORT } from './lib/hosts.mjs';
+import { unavailable, firewall, launchViewer, startAgent, withoutDefaultRoute, Relay, RELAY, TURN_PORT } from './lib/hosts.mjs';
 
 const UDP = `turn:${RELAY}:${TURN_PORT}?transport=udp`;
 const TCP = `turn:${RELAY}:${TURN_PORT}?transport=tcp`;
@@ -127,4 +127,17 @@ test('an agent that uses only the relay (--ice-transport relay) still streams', 
   // The agent gathered nothing but its relayed address, so that is what the viewer talks to.
   assert.equal(stats.remoteCandidate, 'relay', `route ${stats.route}`);
   assert.equal(stats.localCandidate, 'relay', `route ${stats.route}`);
+});
+
+test('a node without a default route (no mDNS there) still streams through the relay', async () => {
+  firewall('ingress');
+  // Joining mDNS's multicast group fails with ENODEV on such a node; the agent used to end every
+  // stream on it ("io error: No such device") and now builds its peers without mDNS.
+  await withoutDefaultRoute('node', async () => {
+    await open(['--turn-url', UDP, '--turn-secret-file', secretFile]);
+    await live(page, 15);
+    const stats = await route();
+    assert.equal(stats.localCandidate, 'relay', `route ${stats.route}`);
+    assert.ok(agent.logs.some((l) => /cannot use mDNS here/.test(l)), 'the agent said why it went without mDNS');
+  });
 });

@@ -1,8 +1,10 @@
 //! Building one viewer's peer connection: codecs, interceptors and ICE settings.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::Slot;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
@@ -33,13 +35,49 @@ pub struct WebRtcConfig {
     pub relay_only: bool,
 }
 
+/// Set once joining the mDNS multicast group failed: later peers go without mDNS at once.
+static MDNS_UNAVAILABLE: AtomicBool = AtomicBool::new(false);
+
 /// A peer connection offering `codecs` (from `stream::codecs::offer`), most preferred first,
 /// using `config`'s ICE servers and `relay` (this viewer's TURN credential) when there is one.
+///
+/// webrtc-rs resolves browsers' `.local` host candidates through an mDNS socket that joins
+/// 224.0.0.251; on a host with no route for multicast (no default route, e.g. a pod network
+/// that only reaches a relay) joining fails with ENODEV and so would every viewer. Then the peer
+/// is built without mDNS: remote `.local` candidates are dropped, and the browser's address
+/// still arrives as a peer-reflexive candidate with its first connectivity check.
 pub async fn build(
     config: &WebRtcConfig,
     codecs: &[RTCRtpCodecParameters],
     relay: Option<&IceServer>,
     handler: Arc<dyn PeerConnectionEventHandler>,
+) -> webrtc::error::Result<Arc<dyn PeerConnection>> {
+    if !MDNS_UNAVAILABLE.load(Ordering::Relaxed) {
+        match build_with(
+            config,
+            codecs,
+            relay,
+            Arc::clone(&handler),
+            MulticastDnsMode::QueryOnly,
+        )
+        .await
+        {
+            Ok(pc) => return Ok(pc),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot use mDNS here; peers go without it from now on");
+                MDNS_UNAVAILABLE.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+    build_with(config, codecs, relay, handler, MulticastDnsMode::Disabled).await
+}
+
+async fn build_with(
+    config: &WebRtcConfig,
+    codecs: &[RTCRtpCodecParameters],
+    relay: Option<&IceServer>,
+    handler: Arc<dyn PeerConnectionEventHandler>,
+    mdns: MulticastDnsMode,
 ) -> webrtc::error::Result<Arc<dyn PeerConnection>> {
     let mut media_engine = MediaEngine::default();
     for codec in codecs {
@@ -69,7 +107,8 @@ pub async fn build(
     // peer-reflexive; waiting the default 1 s before accepting one only delays the first frame.
     let mut settings = SettingEngineBuilder::new()
         .with_include_loopback_candidate(true)
-        .with_prflx_acceptance_min_wait(Some(std::time::Duration::ZERO));
+        .with_prflx_acceptance_min_wait(Some(std::time::Duration::ZERO))
+        .with_multicast_dns_mode(mdns);
     if let Some(ip) = config.public_ip {
         settings = settings.with_nat_1to1_ips(
             vec![ip.to_string()],

@@ -30,6 +30,20 @@ export function firewall(rules) {
 }
 
 /**
+ * Runs `fn` with `host`'s default route removed (a pod network that leads only to the relay),
+ * and puts it back whatever happens. With no route for multicast, joining mDNS's group fails.
+ */
+export async function withoutDefaultRoute(host, fn) {
+  const ns = `${prefix}-${host}`;
+  execFileSync('ip', ['-n', ns, 'route', 'del', 'default']);
+  try {
+    return await fn();
+  } finally {
+    execFileSync('ip', ['-n', ns, 'route', 'add', 'default', 'dev', 'eth0']);
+  }
+}
+
+/**
  * Headless Chromium on the viewer host. playwright starts the executable it is given and talks
  * to it over a pipe (file descriptors cross namespaces), so a wrapper that enters the
  * namespace is all it takes.
