@@ -432,6 +432,11 @@ async fn the_offer_names_the_h264_level_of_the_instances_size() {
     let offer = offer_now(2_000_001).await;
     assert_eq!(h264_profiles(&offer), ["42e01f", "42001f", "4d001f"]);
     assert!(offer.contains("VP8/90000"), "VP8 is offered too");
+    // --playout-delay zero (the default) offers the playout-delay header extension.
+    assert!(
+        offer.contains("a=extmap:") && offer.contains("rtp-hdrext/playout-delay"),
+        "{offer}"
+    );
 
     let mut client = agent.client().await;
     let resized = support::call(
@@ -447,4 +452,18 @@ async fn the_offer_names_the_h264_level_of_the_instances_size() {
     // 3840x2160 at 30 fps: level 5.1, what openh264 writes into its SPS at that size.
     let offer = offer_now(2_000_002).await;
     assert_eq!(h264_profiles(&offer), ["42e033", "420033", "4d0033"]);
+}
+
+#[tokio::test]
+async fn playout_delay_browser_offers_no_playout_delay_extension() {
+    let agent = builtin_agent(&["--playout-delay", "browser"]);
+    start_instance(&agent).await;
+    let mut page = register(&agent, 2_000_003).await;
+    send(
+        &mut page,
+        json!({"type": "SESSION", "caller_id": 2_000_003, "content": 0}),
+    )
+    .await;
+    let offer = expect_offer(&mut page, 0).await;
+    assert!(!offer.contains("playout-delay"), "{offer}");
 }

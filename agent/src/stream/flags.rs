@@ -57,6 +57,25 @@ pub struct WebRtcArgs {
         default_value = "all"
     )]
     pub ice_transport: IceTransport,
+
+    /// How long browsers may buffer frames before showing them: `zero` (the playout-delay RTP
+    /// header extension with 0/0, which Chromium honours: no smoothing, lowest latency) or
+    /// `browser` (their own jitter buffer's choice).
+    #[arg(
+        long,
+        env = "OPENSPACE_PLAYOUT_DELAY",
+        value_enum,
+        default_value = "zero"
+    )]
+    pub playout_delay: PlayoutDelay,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlayoutDelay {
+    /// Receivers show each frame as soon as it is decoded (playout-delay 0/0).
+    Zero,
+    /// Receivers buffer as they see fit (no playout-delay extension).
+    Browser,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -102,6 +121,7 @@ impl WebRtcArgs {
             return Err(WebRtcFlagError::RelayWithoutTurn);
         }
         Ok(WebRtcConfig {
+            zero_playout_delay: self.playout_delay == PlayoutDelay::Zero,
             ice_servers: self.ice_servers,
             public_ip: self.public_ip,
             udp_addrs,

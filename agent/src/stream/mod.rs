@@ -7,6 +7,7 @@ mod held;
 pub mod ice;
 mod keyframes;
 pub mod peer;
+pub mod playout_delay;
 pub mod roster;
 pub mod turn;
 pub mod viewer;

@@ -11,13 +11,16 @@ use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::RTCIceTransportPolicy;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodecParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
+};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, Registry,
 };
 
 use super::ice::IceServer;
 use super::keyframes::KeyframeRequests;
+use super::playout_delay;
 use super::turn::TurnRest;
 
 /// WebRTC settings of the agent, from its flags.
@@ -33,6 +36,8 @@ pub struct WebRtcConfig {
     pub turn: Option<TurnRest>,
     /// Only relay candidates for the agent's own peer (`--ice-transport relay`).
     pub relay_only: bool,
+    /// Ask receivers to show frames at once (playout delay 0, `--playout-delay zero`).
+    pub zero_playout_delay: bool,
 }
 
 /// Set once joining the mDNS multicast group failed: later peers go without mDNS at once.
@@ -82,6 +87,15 @@ async fn build_with(
     let mut media_engine = MediaEngine::default();
     for codec in codecs {
         media_engine.register_codec(codec.clone(), RtpCodecKind::Video)?;
+    }
+    if config.zero_playout_delay {
+        media_engine.register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: playout_delay::URI.to_owned(),
+            },
+            RtpCodecKind::Video,
+            None,
+        )?;
     }
     let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
     // Application-most, so the default interceptors have seen all inbound RTCP first.

@@ -30,6 +30,7 @@ use super::held::Held;
 use super::ice::IceServer;
 use super::keyframes::is_keyframe_request;
 use super::peer::{self, WebRtcConfig};
+use super::playout_delay;
 use crate::instances::{Resolution, Supervisor};
 use crate::media::encoder::{h264_level_idc, Codec, EncoderFactory};
 use crate::media::pipeline::{EncodedSample, Pipeline, Subscription, MAX_HEIGHT, MAX_WIDTH};
@@ -270,6 +271,7 @@ async fn negotiate_and_stream(
     let mut tasks = JoinSet::new();
     let mut pending_candidates = Vec::new();
     let mut answered = false;
+    let mut playout_delay_id: Option<u8> = None;
     let mut streaming = false;
     let mut disconnected_since: Option<tokio::time::Instant> = None;
     loop {
@@ -296,6 +298,11 @@ async fn negotiate_and_stream(
                     let answer = RTCSessionDescription::answer(sdp).map_err(|e| ViewerError::BadAnswer(e.to_string()))?;
                     pc.set_remote_description(answer).await?;
                     answered = true;
+                    // The id the answer gave the playout-delay extension, if it took it.
+                    playout_delay_id = sender.get_parameters().await?.rtp_parameters.header_extensions
+                        .iter()
+                        .find(|e| e.uri == playout_delay::URI)
+                        .and_then(|e| u8::try_from(e.id).ok());
                     for candidate in pending_candidates.drain(..) {
                         add_candidate(pc, candidate).await;
                     }
@@ -326,7 +333,7 @@ async fn negotiate_and_stream(
                                 let keyframes = subscription.keyframe_requester();
                                 let payload_type = negotiated.payload_type;
                                 tracing::info!(instance, viewer, %codec, payload_type, "viewer connected; streaming");
-                                tasks.spawn(send_frames(subscription, Arc::clone(&track), packetizer));
+                                tasks.spawn(send_frames(subscription, Arc::clone(&track), packetizer, playout_delay_id));
                                 tasks.spawn(watch_rtcp(Arc::clone(&track), keyframes));
                                 tasks.spawn(serve_channel(Arc::clone(deps), Arc::clone(&channel), Arc::clone(pipeline), instance, viewer));
                             }
@@ -392,7 +399,9 @@ async fn send_frames(
     mut subscription: Subscription,
     track: Arc<TrackLocalStaticRTP>,
     mut packetizer: Box<dyn Packetizer + Send>,
+    playout_delay_id: Option<u8>,
 ) -> Result<(), ViewerError> {
+    let zero_delay = Bytes::copy_from_slice(&playout_delay::payload(0, 0));
     subscription.request_keyframe();
     let mut need_keyframe = true;
     loop {
@@ -414,7 +423,14 @@ async fn send_frames(
         let packets = packetizer
             .packetize(Instant::now(), data, ticks)
             .map_err(|e| ViewerError::Packetizer(e.to_string()))?;
-        for packet in packets {
+        for mut packet in packets {
+            if let Some(id) = playout_delay_id {
+                // Every packet carries it, so a receiver that joins or loses packets still sees it.
+                packet
+                    .header
+                    .set_extension(id, zero_delay.clone())
+                    .map_err(|e| ViewerError::Packetizer(e.to_string()))?;
+            }
             track.write_rtp(packet).await?;
         }
     }
