@@ -1,7 +1,7 @@
 //! Instance supervision with real child programs: placeholders, readiness, crashes, the start
 //! timeout, graceful and forced stops, reaping, and the agent's own graceful shutdown.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

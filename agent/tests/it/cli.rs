@@ -1,6 +1,6 @@
 //! `openspace-cmd` against the real agent: answers printed as JSON, exit codes follow `error`.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

@@ -1,6 +1,6 @@
 //! The OpenSpace JSON API subset of built-in instances, on `/api/N` and on port 4682 + N.
 
-mod support;
+use crate::support;
 
 use futures_util::{SinkExt, StreamExt};
 use openspace_agent::command::{Request, SlotStatus};

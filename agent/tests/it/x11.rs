@@ -2,7 +2,7 @@
 //! readiness, RESOLUTION through RandR, and crashes of the program or of the X server reported
 //! and cleaned up. (Frames, typing and clicking in a browser: e2e/browser/tests/x11.test.mjs.)
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};

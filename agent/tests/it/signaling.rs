@@ -2,7 +2,7 @@
 //! server's REGISTER / SESSION / SDP / ICE behaviour, the agent's own instance peers, tokens,
 //! and bad input.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

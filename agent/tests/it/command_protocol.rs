@@ -1,6 +1,6 @@
 //! Protocol conformance: the real agent binary, real WebSocket clients on loopback.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
