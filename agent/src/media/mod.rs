@@ -4,5 +4,6 @@ pub mod builtin;
 pub mod encoder;
 pub mod frame;
 pub mod input;
+mod keyframe_gate;
 pub mod pipeline;
 pub mod renderer;

@@ -17,6 +17,7 @@ use tokio::sync::broadcast;
 use super::encoder::{Codec, EncoderError, EncoderFactory, EncoderSettings};
 use super::frame::I420Frame;
 use super::input::InputEvent;
+use super::keyframe_gate::{KeyframeGate, MIN_KEYFRAME_INTERVAL};
 use crate::metrics::Metrics;
 
 /// Where pictures come from: the built-in renderer, later an X11 capture. Runs on the source
@@ -192,8 +193,13 @@ impl Pipeline {
             .name(format!("encode-{label}"))
             .spawn(move || {
                 let seconds = metrics.encode_seconds.with_label_values(&[&label]);
+                let mut gate = KeyframeGate::new(MIN_KEYFRAME_INTERVAL);
                 for frame in receiver {
-                    let key = wants_key.swap(false, Ordering::AcqRel);
+                    // A request the gate defers stays pending for a later frame.
+                    let key = wants_key.load(Ordering::Acquire) && gate.admit(Instant::now());
+                    if key {
+                        wants_key.store(false, Ordering::Release);
+                    }
                     let started = Instant::now();
                     match encoder.encode(&frame, key) {
                         Ok(Some(encoded)) => {
