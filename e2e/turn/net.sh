@@ -21,7 +21,7 @@ RELAY=$SUBNET.30
 TURN_PORT=3478
 HOSTS=(viewer node relay)
 
-usage() { echo "usage: $0 up|down PREFIX | firewall PREFIX ingress|tcp-only|open" >&2; exit 2; }
+usage() { echo "usage: $0 up|down PREFIX | firewall PREFIX ingress|tcp-only|no-relay|open" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 cmd=$1 prefix=$2
 on() { local ns=$1; shift; ip netns exec "$prefix-$ns" "$@"; }
@@ -71,9 +71,11 @@ EOF
 # TCP, or TCP alone), nothing else; answers come back through conntrack.
 firewall() {
   local udp_turn="-A OUTPUT -p udp -d $RELAY --dport $TURN_PORT -j ACCEPT" direct=""
+  local tcp_turn="-A OUTPUT -p tcp -d $RELAY --dport $TURN_PORT -j ACCEPT"
   case $1 in
     ingress) ;;
     tcp-only) udp_turn="" ;;
+    no-relay) udp_turn="" tcp_turn="" ;;
     open) direct="-A OUTPUT -p udp -d $NODE -j ACCEPT" ;;
     *) usage ;;
   esac
@@ -87,7 +89,7 @@ firewall() {
 -A OUTPUT -o lo -j ACCEPT
 -A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
 -A OUTPUT -p tcp -d $NODE -j ACCEPT
--A OUTPUT -p tcp -d $RELAY --dport $TURN_PORT -j ACCEPT
+$tcp_turn
 $udp_turn
 $direct
 COMMIT

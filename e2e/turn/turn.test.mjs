@@ -141,3 +141,12 @@ test('a node without a default route (no mDNS there) still streams through the r
     assert.ok(agent.logs.some((l) => /cannot use mDNS here/.test(l)), 'the agent said why it went without mDNS');
   });
 });
+
+test('a relay the viewer cannot reach: the page says so within 10 s', async () => {
+  firewall('no-relay');
+  const said = await reason(await open(['--turn-url', UDP, '--turn-url', TCP, '--turn-secret-file', secretFile]));
+  assert.deepEqual(said.errors, ['cannot reach the media relay']);
+  assert.match(said.shown, /cannot reach the media relay/);
+  assert.ok(said.afterMs <= SAYS_WHY_MS, `said so ${said.afterMs} ms after the page opened`);
+  assert.equal(said.frames, 0);
+});

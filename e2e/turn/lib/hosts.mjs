@@ -24,7 +24,8 @@ export const unavailable = prefix ? null : 'OPENSPACE_TURN_NET is not set: run e
 
 const netns = (host) => ['ip', 'netns', 'exec', `${prefix}-${host}`];
 
-/** Replaces the viewer's firewall (net.sh): `ingress` (TURN over UDP and TCP) or `tcp-only`. */
+/** Replaces the viewer's firewall (net.sh): `ingress` (TURN over UDP and TCP), `tcp-only`, or
+ * `no-relay` (the relay unreachable: only TCP to the node). */
 export function firewall(rules) {
   execFileSync(path.join(here, '..', 'net.sh'), ['firewall', prefix, rules], { stdio: 'inherit' });
 }
