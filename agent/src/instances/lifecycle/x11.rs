@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::lifecycle::{api_port_free, end, failed_exit, spawn_program, Ending};
-use super::slots::{InstanceKey, InstanceSpec};
-use super::supervisor::{InstanceKind, Supervisor, X11DisplayChoice, X11Settings};
-use super::ReadyCheck;
+use super::{api_port_free, end, failed_exit, spawn_program, Ending};
+use crate::instances::kinds::{X11DisplayChoice, X11Settings};
+use crate::instances::slots::{InstanceKey, InstanceSpec};
+use crate::instances::supervisor::Supervisor;
+use crate::instances::ReadyCheck;
 use crate::media::pipeline::{stream_dimension, FrameSource, Pipeline, MAX_HEIGHT, MAX_WIDTH};
 use crate::metrics::failure;
 use crate::x11::display::Display;
@@ -25,11 +26,9 @@ pub(super) async fn drive(
     key: InstanceKey,
     spec: &InstanceSpec,
     stop: &CancellationToken,
+    x11: &X11Settings,
 ) -> Ending {
     let config = supervisor.config();
-    let InstanceKind::X11(x11) = &config.kind else {
-        return failed(failure::SPAWN_ERROR, "not an x11 instance".into());
-    };
     let id = key.id;
     let api_port = config.api_port(id);
     if let Err(ending) = api_port_free(config, api_port).await {
