@@ -488,9 +488,15 @@ case $cmd in
     ;;
   run)
     [[ $# -ge 3 && $2 == -- ]] || usage
+    # A folder this run creates goes again when the command succeeds (its logs only matter
+    # when something failed); one that was there before is left alone.
+    fresh=0
+    [[ -e $1 ]] || fresh=1
     resolve_dir "$1"
     shift 2
-    trap 'stop_cluster' EXIT
+    rc=1
+    trap 'stop_cluster
+          if [[ $rc == 0 && $fresh == 1 ]]; then rm -rf --one-file-system -- "${DIR:?}"; fi' EXIT
     CHILD=
     trap 'forward_signal INT 130' INT
     trap 'forward_signal TERM 143' TERM

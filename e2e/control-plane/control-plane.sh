@@ -351,11 +351,17 @@ case $cmd in
     ;;
   run)
     [[ $# -ge 3 && $2 == -- ]] || usage
+    # A folder this run creates goes again when the command succeeds (its logs only matter
+    # when something failed); one that was there before is left alone.
+    fresh=0
+    [[ -e $1 ]] || fresh=1
     resolve_dir "$1"
     shift 2
     DETACH=0
+    rc=1
     # never touch a control plane that this invocation did not launch
-    trap 'if [[ $LAUNCHED == 1 ]]; then stop_cp; fi' EXIT
+    trap 'if [[ $LAUNCHED == 1 ]]; then stop_cp; fi
+          if [[ $rc == 0 && $fresh == 1 ]]; then rm -rf -- "${DIR:?}"; fi' EXIT
     CHILD=
     trap 'forward_signal INT 130' INT
     trap 'forward_signal TERM 143' TERM

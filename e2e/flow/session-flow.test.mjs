@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { launch, until, live, dragEffect } from '../browser/lib/browser.mjs';
@@ -37,6 +37,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await tearDown(Boolean(process.exitCode));
+  rmSync(work, { recursive: true, force: true });
 });
 
 

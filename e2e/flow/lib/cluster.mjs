@@ -3,7 +3,7 @@
 // under the chart's ServiceAccount identities. Shared by the test and the frontend benchmark.
 import { spawn, execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { binary } from '../../browser/lib/agent.mjs';
@@ -122,4 +122,5 @@ export async function tearDown(printLogs) {
     }
     if (printLogs) console.log(`---- ${name} ----\n${logs.join('\n')}`);
   }
+  rmSync(work, { recursive: true, force: true });
 }
