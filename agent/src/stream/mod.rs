@@ -9,6 +9,7 @@ mod keyframes;
 pub mod peer;
 pub mod playout_delay;
 pub mod roster;
+mod sender;
 pub mod turn;
 pub mod viewer;
 

@@ -3,22 +3,20 @@
 //! frames to the track and feeds the page's input back to the instance.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
-use rtc::rtp::packetizer::{new_packetizer, Packetizer};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
     RtpCodecKind,
 };
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionEventHandler, RTCIceConnectionState, RTCIceGatheringState,
     RTCPeerConnectionIceEvent, RTCPeerConnectionState,
@@ -28,12 +26,12 @@ use super::codecs::{self, AnswerError};
 use super::control::{self, ViewerMessage};
 use super::held::Held;
 use super::ice::IceServer;
-use super::keyframes::is_keyframe_request;
 use super::peer::{self, WebRtcConfig};
 use super::playout_delay;
+use super::sender::{packetizer, send_frames, watch_rtcp};
 use crate::instances::{Resolution, Supervisor};
 use crate::media::encoder::{h264_level_idc, Codec, EncoderFactory};
-use crate::media::pipeline::{EncodedSample, Pipeline, Subscription, MAX_HEIGHT, MAX_WIDTH};
+use crate::media::pipeline::{Pipeline, MAX_HEIGHT, MAX_WIDTH};
 use crate::metrics::Metrics;
 
 /// Signaling messages from the browser for this viewer.
@@ -365,90 +363,6 @@ async fn add_candidate(pc: &Arc<dyn PeerConnection>, candidate: RTCIceCandidateI
     if let Err(e) = pc.add_ice_candidate(candidate).await {
         tracing::debug!(error = %e, "ignoring a remote ICE candidate");
     }
-}
-
-/// Largest RTP packet we send, in bytes (as webrtc-rs's sample track).
-const RTP_MTU: usize = 1200;
-/// RTP clock rate of video, in Hz (RFC 6184, RFC 7741).
-const VIDEO_CLOCK_RATE: u32 = 90_000;
-
-/// Splits the negotiated codec's frames into RTP packets on `ssrc`: H.264 FU-A/STAP-A
-/// (RFC 6184), VP8 with picture ids (RFC 7741).
-fn packetizer(
-    negotiated: &RTCRtpCodecParameters,
-    ssrc: u32,
-) -> Result<Box<dyn Packetizer + Send>, ViewerError> {
-    let payloader = negotiated
-        .rtp_codec
-        .payloader()
-        .map_err(|e| ViewerError::Packetizer(e.to_string()))?;
-    Ok(Box::new(new_packetizer(
-        Instant::now(),
-        RTP_MTU,
-        negotiated.payload_type,
-        ssrc,
-        payloader,
-        Box::new(rtc::rtp::sequence::new_random_sequencer()),
-        VIDEO_CLOCK_RATE,
-    )))
-}
-
-/// Writes encoded frames to the track. After a gap (a lagging receiver) it waits for the next
-/// keyframe, which it asks for, so the decoder never sees a broken reference chain.
-async fn send_frames(
-    mut subscription: Subscription,
-    track: Arc<TrackLocalStaticRTP>,
-    mut packetizer: Box<dyn Packetizer + Send>,
-    playout_delay_id: Option<u8>,
-) -> Result<(), ViewerError> {
-    let zero_delay = Bytes::copy_from_slice(&playout_delay::payload(0, 0));
-    subscription.request_keyframe();
-    let mut need_keyframe = true;
-    loop {
-        let sample: Arc<EncodedSample> = match subscription.frames.recv().await {
-            Ok(sample) => sample,
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                need_keyframe = true;
-                subscription.request_keyframe();
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => return Ok(()),
-        };
-        if need_keyframe && !sample.keyframe {
-            continue;
-        }
-        need_keyframe = false;
-        let ticks = (sample.duration.as_secs_f64() * f64::from(VIDEO_CLOCK_RATE)) as u32;
-        let data: &Bytes = &sample.data;
-        let packets = packetizer
-            .packetize(Instant::now(), data, ticks)
-            .map_err(|e| ViewerError::Packetizer(e.to_string()))?;
-        for mut packet in packets {
-            if let Some(id) = playout_delay_id {
-                // Every packet carries it, so a receiver that joins or loses packets still sees it.
-                packet
-                    .header
-                    .set_extension(id, zero_delay.clone())
-                    .map_err(|e| ViewerError::Packetizer(e.to_string()))?;
-            }
-            track.write_rtp(packet).await?;
-        }
-    }
-}
-
-async fn watch_rtcp(
-    track: Arc<TrackLocalStaticRTP>,
-    request_keyframe: impl Fn(),
-) -> Result<(), ViewerError> {
-    while let Some(event) = track.poll().await {
-        if let TrackLocalEvent::OnRtcpPacket(packets) = event {
-            if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
-                request_keyframe();
-            }
-        }
-    }
-    // No more feedback (the track was unbound) is no reason to end the viewer.
-    std::future::pending().await
 }
 
 fn wall_ms() -> u64 {
