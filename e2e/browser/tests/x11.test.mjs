@@ -87,42 +87,45 @@ test('glxgears (OpenGL through Mesa) streams a moving picture', async () => {
 
 test('a viewer that vanishes holding Ctrl and a button leaves nothing pressed: the next one types "a", not Ctrl-A', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'osk-held-'));
-  const typed = path.join(dir, 'typed');
-  // The program writes the first line it reads, byte for byte (Ctrl-A would be \x01).
-  const agent = await x11Agent(`xterm -e sh -c 'IFS= read -r line; printf %s "$line" > ${typed}; exec sleep 600'`);
-  const started = agent.cmd('start', '--width', 640, '--height', 360);
-  assert.equal(started.error, 'none');
-  const key = (action, code, key, ctrl = false) =>
-    ({ type: 'key', action, code, key, ctrl, shift: false, alt: false, meta: false, repeat: false });
+  try {
+    const typed = path.join(dir, 'typed');
+    // The program writes the first line it reads, byte for byte (Ctrl-A would be \x01).
+    const agent = await x11Agent(`xterm -e sh -c 'IFS= read -r line; printf %s "$line" > ${typed}; exec sleep 600'`);
+    const started = agent.cmd('start', '--width', 640, '--height', 360);
+    assert.equal(started.error, 'none');
+    const key = (action, code, key, ctrl = false) =>
+      ({ type: 'key', action, code, key, ctrl, shift: false, alt: false, meta: false, repeat: false });
 
-  const first = await browser.newPage({ viewport: { width: 640, height: 360 } });
-  await first.goto(agent.url(started.id));
-  await live(first, 3);
-  await until(first, () => window.viewer.controller === true, null, { what: 'control' });
-  await first.evaluate((ctrl) => {
-    window.viewer.send({ type: 'pointer', action: 'down', x: 0.5, y: 0.5, dx: 0, dy: 0, button: 0, buttons: 1 });
-    window.viewer.send(ctrl);
-  }, key('down', 'ControlLeft', 'Control', true));
-  await first.waitForTimeout(300);
-  // Gone without a key-up or a button-up: the renderer crashes, no page handler runs.
-  const cdp = await first.context().newCDPSession(first);
-  const crashed = first.waitForEvent('crash');
-  cdp.send('Page.crash').catch(() => {}); // never answered: the page is gone
-  await crashed;
-  await first.close();
+    const first = await browser.newPage({ viewport: { width: 640, height: 360 } });
+    await first.goto(agent.url(started.id));
+    await live(first, 3);
+    await until(first, () => window.viewer.controller === true, null, { what: 'control' });
+    await first.evaluate((ctrl) => {
+      window.viewer.send({ type: 'pointer', action: 'down', x: 0.5, y: 0.5, dx: 0, dy: 0, button: 0, buttons: 1 });
+      window.viewer.send(ctrl);
+    }, key('down', 'ControlLeft', 'Control', true));
+    await first.waitForTimeout(300);
+    // Gone without a key-up or a button-up: the renderer crashes, no page handler runs.
+    const cdp = await first.context().newCDPSession(first);
+    const crashed = first.waitForEvent('crash');
+    cdp.send('Page.crash').catch(() => {}); // never answered: the page is gone
+    await crashed;
+    await first.close();
 
-  const second = await browser.newPage({ viewport: { width: 640, height: 360 } });
-  await second.goto(agent.url(started.id));
-  await live(second, 3);
-  await until(second, () => window.viewer.controller === true, null, { what: 'control for the second viewer' });
-  await second.evaluate((keys) => { for (const k of keys) window.viewer.send(k); },
-    [key('down', 'KeyA', 'a'), key('up', 'KeyA', 'a'), key('down', 'Enter', 'Enter'), key('up', 'Enter', 'Enter')]);
-  let line = null;
-  for (let i = 0; i < 50 && line === null; i++) {
-    await second.waitForTimeout(100);
-    if (existsSync(typed)) line = readFileSync(typed, 'latin1');
+    const second = await browser.newPage({ viewport: { width: 640, height: 360 } });
+    await second.goto(agent.url(started.id));
+    await live(second, 3);
+    await until(second, () => window.viewer.controller === true, null, { what: 'control for the second viewer' });
+    await second.evaluate((keys) => { for (const k of keys) window.viewer.send(k); },
+      [key('down', 'KeyA', 'a'), key('up', 'KeyA', 'a'), key('down', 'Enter', 'Enter'), key('up', 'Enter', 'Enter')]);
+    let line = null;
+    for (let i = 0; i < 50 && line === null; i++) {
+      await second.waitForTimeout(100);
+      if (existsSync(typed)) line = readFileSync(typed, 'latin1');
+    }
+    assert.equal(JSON.stringify(line), JSON.stringify('a'), 'the program read "a"');
+    await second.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  assert.equal(JSON.stringify(line), JSON.stringify('a'), 'the program read "a"');
-  await second.close();
-  rmSync(dir, { recursive: true, force: true });
 });
