@@ -6,8 +6,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-skip() { echo "turn: SKIPPED: $* (the TURN tests need network namespaces)" >&2; exit 0; }
-[ "$(id -u)" -eq 0 ] || skip "not root"
+# `ip netns add` bind-mounts /run/netns onto itself the first time; put the machine back as it
+# was: that mount (and the folder) go again when this run made them and no namespace is left.
+netns_dir=/run/netns
+had_dir=0 had_mount=0
+[ -d "$netns_dir" ] && had_dir=1
+mountpoint -q "$netns_dir" 2>/dev/null && had_mount=1
+restore_netns_dir() {
+  [ -z "$(ip netns list 2>/dev/null)" ] || return 0
+  if [ "$had_mount" = 0 ] && mountpoint -q "$netns_dir" 2>/dev/null; then umount "$netns_dir" || true; fi
+  if [ "$had_dir" = 0 ]; then rmdir "$netns_dir" 2>/dev/null || true; fi
+}
+skip() { restore_netns_dir; echo "turn: SKIPPED: $* (the TURN tests need network namespaces)" >&2; exit 0; }
+[ "$(id -u)" -eq 0 ] || { echo "turn: SKIPPED: not root (the TURN tests need network namespaces)" >&2; exit 0; }
 command -v ip >/dev/null || skip "no 'ip' (iproute2)"
 command -v iptables-restore >/dev/null || skip "no iptables"
 command -v turnserver >/dev/null || skip "no turnserver (coturn)"
@@ -26,6 +37,7 @@ cleanup() {
   [ -z "$tests" ] || kill "$tests" 2>/dev/null || true
   e2e/turn/net.sh down "$prefix"
   rm -rf "$OPENSPACE_TURN_DIR"
+  restore_netns_dir
 }
 trap cleanup EXIT
 trap 'exit 130' INT
