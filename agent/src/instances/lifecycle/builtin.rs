@@ -9,7 +9,7 @@ use super::Ending;
 use crate::instances::slots::{InstanceKey, InstanceSpec};
 use crate::instances::supervisor::Supervisor;
 use crate::media::builtin::BuiltinSource;
-use crate::media::pipeline::{stream_dimension, Pipeline, MAX_HEIGHT, MAX_WIDTH};
+use crate::media::pipeline::Pipeline;
 use crate::metrics::failure;
 
 /// How often a built-in instance's source thread is checked for having died (a panic).
@@ -32,10 +32,8 @@ pub(super) async fn drive(
             }
         }
     };
-    let (w, h) = (
-        stream_dimension(spec.resolution.width, MAX_WIDTH),
-        stream_dimension(spec.resolution.height, MAX_HEIGHT),
-    );
+    // Already what this kind streams (InstanceConfig::fit at START and RESOLUTION).
+    let (w, h) = (spec.resolution.width, spec.resolution.height);
     // The first renderer of the process builds its textures (about 0.5 s): not on a runtime worker.
     let source = match tokio::task::spawn_blocking(move || BuiltinSource::new(w, h)).await {
         Ok(source) => source,

@@ -12,7 +12,7 @@ use crate::instances::kinds::{X11DisplayChoice, X11Settings};
 use crate::instances::slots::{InstanceKey, InstanceSpec};
 use crate::instances::supervisor::Supervisor;
 use crate::instances::ReadyCheck;
-use crate::media::pipeline::{stream_dimension, FrameSource, Pipeline, MAX_HEIGHT, MAX_WIDTH};
+use crate::media::pipeline::{FrameSource, Pipeline};
 use crate::metrics::failure;
 use crate::x11::display::Display;
 use crate::x11::source::X11Source;
@@ -34,16 +34,8 @@ pub(super) async fn drive(
     if let Err(ending) = api_port_free(config, api_port).await {
         return ending;
     }
-    let (width, height) = (
-        stream_dimension(
-            spec.resolution.width,
-            x11.max_resolution.width.min(MAX_WIDTH),
-        ),
-        stream_dimension(
-            spec.resolution.height,
-            x11.max_resolution.height.min(MAX_HEIGHT),
-        ),
-    );
+    // Already what this kind streams (InstanceConfig::fit at START and RESOLUTION).
+    let (width, height) = (spec.resolution.width, spec.resolution.height);
 
     let mut display = tokio::select! {
         biased;
