@@ -24,6 +24,11 @@ command -v Xvfb >/dev/null || packages+=(xvfb)            # x11 instances' virtu
 command -v xterm >/dev/null || packages+=(xterm)          # x11 tests' programs
 command -v glxgears >/dev/null || packages+=(mesa-utils)  # x11 tests: OpenGL through Mesa
 command -v xdpyinfo >/dev/null || packages+=(x11-utils)   # x11 tests read the display's size
+# x11 instances on Xorg (--x11-server xorg): the server, its dummy video driver (CPU, Mesa's GLX;
+# the nvidia driver comes from the node's driver on GPU machines) and the dummy's input-less config.
+command -v Xorg >/dev/null || packages+=(xserver-xorg-core)
+[ -e /usr/lib/xorg/modules/drivers/dummy_drv.so ] || packages+=(xserver-xorg-video-dummy)
+command -v stellarium >/dev/null || packages+=(stellarium)  # the OpenGL stand-in for OpenSpace
 command -v turnserver >/dev/null || packages+=(coturn)    # the TURN relay of e2e/turn
 command -v ip >/dev/null || packages+=(iproute2)          # e2e/turn's network namespaces
 # The real node of e2e/cluster: container runtime, pod network, image builds without a registry.

@@ -10,13 +10,12 @@ use crate::auth::{BearerToken, TokenError};
 use crate::command::protocol::{HEIGHT_RANGE, WIDTH_RANGE};
 use crate::command::server::CommandServerConfig;
 use crate::instances::process::{CommandTemplate, TemplateError};
-use crate::instances::{
-    InstanceConfig, InstanceKind, ReadyCheck, Resolution, X11DisplayChoice, X11Settings,
-};
+use crate::instances::{InstanceConfig, InstanceKind, ReadyCheck, Resolution};
 use crate::media::encoder::{Backend, Codec, EncoderFactory, EncoderSettings};
 use crate::media::pipeline::PipelineSettings;
 use crate::stream::flags::{WebRtcArgs, WebRtcFlagError};
 use crate::stream::WebRtcConfig;
+use crate::x11::flags::{X11Args, X11FlagError};
 
 /// The seed's ports table stops the per-instance API ports at 4782 (4682 + 100).
 const MAX_CAPACITY: u32 = 100;
@@ -110,23 +109,8 @@ pub struct Args {
     #[arg(long, env = "OPENSPACE_READY", value_enum)]
     pub ready: Option<ReadyCheck>,
 
-    /// x11: instance N gets the virtual display :BASE+N (Xvfb).
-    #[arg(long, env = "OPENSPACE_X11_DISPLAY_BASE", default_value_t = 100)]
-    pub x11_display_base: u32,
-
-    /// x11: use this display instead of starting Xvfb (e.g. `:0` from an Xorg on the GPU;
-    /// `{id}` is replaced by the instance id, e.g. `:{id}`).
-    #[arg(long, env = "OPENSPACE_X11_DISPLAY")]
-    pub x11_display: Option<String>,
-
-    /// x11: the virtual screen's largest size; RESOLUTION sets any mode up to it (RandR).
-    #[arg(long, env = "OPENSPACE_X11_MAX_RESOLUTION", default_value = "3840x2160", value_parser = parse_resolution)]
-    pub x11_max_resolution: Resolution,
-
-    /// x11: make top-level windows fill the screen when they map and when it is resized, as a
-    /// kiosk window manager would.
-    #[arg(long, env = "OPENSPACE_X11_KIOSK", default_value_t = true, action = clap::ArgAction::Set)]
-    pub x11_kiosk: bool,
+    #[command(flatten)]
+    pub x11: X11Args,
 
     /// Time between SIGTERM and SIGKILL when stopping an instance.
     #[arg(long, env = "OPENSPACE_STOP_GRACE", default_value = "5s")]
@@ -212,8 +196,8 @@ pub enum ConfigError {
     UnusedInstanceCommand,
     #[error("--ready window is only for --instance-kind x11")]
     WindowReadyWithoutX11,
-    #[error("--x11-display-base {base} + --capacity {capacity} runs past display 65535")]
-    Displays { base: u32, capacity: u32 },
+    #[error(transparent)]
+    X11(#[from] X11FlagError),
     #[error("--fps must be 1..=60, got {0}")]
     Fps(u32),
     #[error("--bitrate-kbps must be 100..=100000, got {0}")]
@@ -251,17 +235,10 @@ impl Args {
             (None | Some(KindFlag::Command), Some(command)) => {
                 InstanceKind::Command(CommandTemplate::parse(command)?)
             }
-            (Some(KindFlag::X11), Some(command)) => InstanceKind::X11(X11Settings {
-                command: CommandTemplate::parse(command)?,
-                display: match self.x11_display {
-                    Some(name) => X11DisplayChoice::Existing(name),
-                    None => X11DisplayChoice::Virtual {
-                        base: self.x11_display_base,
-                    },
-                },
-                max_resolution: self.x11_max_resolution,
-                kiosk: self.x11_kiosk,
-            }),
+            (Some(KindFlag::X11), Some(command)) => InstanceKind::X11(
+                self.x11
+                    .into_settings(CommandTemplate::parse(command)?, self.capacity)?,
+            ),
             (Some(KindFlag::Command), None) => {
                 return Err(ConfigError::NoInstanceCommand("command"))
             }
@@ -285,12 +262,6 @@ impl Args {
             None if is_x11 => ReadyCheck::Window,
             None => ReadyCheck::Process,
         };
-        if is_x11 && self.x11_display_base + self.capacity - 1 > 65535 {
-            return Err(ConfigError::Displays {
-                base: self.x11_display_base,
-                capacity: self.capacity,
-            });
-        }
         if !(1..=60).contains(&self.fps) {
             return Err(ConfigError::Fps(self.fps));
         }
@@ -357,7 +328,7 @@ impl Args {
     }
 }
 
-fn parse_resolution(text: &str) -> Result<Resolution, String> {
+pub(crate) fn parse_resolution(text: &str) -> Result<Resolution, String> {
     let (w, h) = text
         .split_once(['x', 'X'])
         .ok_or_else(|| format!("expected WIDTHxHEIGHT, got {text:?}"))?;
@@ -378,6 +349,7 @@ fn parse_resolution(text: &str) -> Result<Resolution, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::x11::settings::{X11DisplayChoice, X11Settings};
     use std::time::Duration;
 
     fn args(extra: &[&str]) -> Result<Config, ConfigError> {
@@ -467,7 +439,7 @@ mod tests {
                 "--capacity",
                 "2"
             ]),
-            Err(ConfigError::Displays { .. })
+            Err(ConfigError::X11(X11FlagError::Displays { .. }))
         ));
         let x11 = args(&["--instance-kind", "x11", "--instance-command", "xterm"]).expect("valid");
         assert_eq!(x11.instances.ready, ReadyCheck::Window);

@@ -7,6 +7,7 @@ use super::process::CommandTemplate;
 use super::readiness::ReadyCheck;
 use super::slots::Resolution;
 use crate::media::pipeline::{stream_dimension, PipelineSettings, MAX_HEIGHT, MAX_WIDTH};
+use crate::x11::settings::X11Settings;
 
 /// What an instance is.
 #[derive(Debug, Clone)]
@@ -17,25 +18,6 @@ pub enum InstanceKind {
     Command(CommandTemplate),
     /// A program from `--instance-command` on a display of its own, streamed by the agent.
     X11(X11Settings),
-}
-
-/// How X11 instances get their display.
-#[derive(Debug, Clone)]
-pub struct X11Settings {
-    pub command: CommandTemplate,
-    pub display: X11DisplayChoice,
-    /// The virtual screen's size limit (RandR maximum).
-    pub max_resolution: Resolution,
-    /// Top-level windows fill the screen.
-    pub kiosk: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum X11DisplayChoice {
-    /// Xvfb at `:base+id`, started and stopped with the instance.
-    Virtual { base: u32 },
-    /// A display that exists already; `{id}` is replaced by the instance id.
-    Existing(String),
 }
 
 /// How instances are run; fixed at start-up.

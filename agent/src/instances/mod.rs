@@ -7,7 +7,7 @@ pub mod readiness;
 pub mod slots;
 pub mod supervisor;
 
-pub use kinds::{InstanceConfig, InstanceKind, X11DisplayChoice, X11Settings};
+pub use kinds::{InstanceConfig, InstanceKind};
 pub use readiness::ReadyCheck;
 pub use slots::{Resolution, SlotError, SlotView};
 pub use supervisor::{StartOk, Supervisor};

@@ -1,8 +1,8 @@
-//! The display an X11 instance runs on: a virtual one the agent starts per slot (Xvfb at
-//! `:BASE+id`, at the largest size so that RandR can set any mode up to it, with its own cookie),
-//! or one the pod already provides (e.g. Xorg on the NVIDIA driver).
+//! The display an X11 instance runs on: an X server the agent starts per slot at `:BASE+id` with
+//! its own cookie (what to run comes from `xvfb.rs`), or one the pod already provides. This file
+//! is the handle: start and wait until it answers, connect, environment, exit, shut down.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use x11rb::rust_connection::RustConnection;
@@ -30,11 +30,21 @@ impl Connector {
     }
 }
 
+/// What to run for a display the agent starts: the server's argv and the files made for it
+/// (removed when it is shut down).
+pub struct Launch {
+    /// For messages: "Xvfb".
+    pub program: &'static str,
+    pub argv: Vec<String>,
+    pub files: Vec<PathBuf>,
+}
+
 pub enum Display {
     Virtual {
         number: u32,
         cookie: Cookie,
         auth_file: PathBuf,
+        files: Vec<PathBuf>,
         server: Box<InstanceProcess>,
     },
     Existing {
@@ -43,12 +53,13 @@ pub enum Display {
 }
 
 impl Display {
-    /// Starts Xvfb for display `:number` (screen `max_width` x `max_height`, 24-bit) and returns
-    /// once it accepts our connection. The caller bounds this by its start timeout.
-    pub async fn start_virtual(
+    /// Writes a new cookie for display `:number`, starts the server `launch` describes (given
+    /// the cookie's file) and returns once it accepts our connection. The caller bounds this by
+    /// its start timeout.
+    pub async fn start(
         id: u32,
         number: u32,
-        (max_width, max_height): (u32, u32),
+        launch: impl FnOnce(&Path) -> Result<Launch, String>,
     ) -> Result<Self, String> {
         if display_in_use(number) {
             return Err(format!(
@@ -60,27 +71,34 @@ impl Display {
         cookie
             .write_file(&auth_file, number)
             .map_err(|e| format!("cannot write {}: {e}", auth_file.display()))?;
-        let argv: Vec<String> = [
-            "Xvfb".to_owned(),
-            format!(":{number}"),
-            "-screen".into(),
-            "0".into(),
-            format!("{max_width}x{max_height}x24"),
-            "-auth".into(),
-            auth_file.display().to_string(),
-            "-nolisten".into(),
-            "tcp".into(),
-            "-noreset".into(),
-            "-dpi".into(),
-            "96".into(),
-        ]
-        .into();
-        let mut server = InstanceProcess::spawn(id, &argv, &[])
-            .map_err(|e| format!("could not start Xvfb: {e}"))?;
+        let Launch {
+            program,
+            argv,
+            files,
+        } = match launch(&auth_file) {
+            Ok(launch) => launch,
+            Err(reason) => {
+                let _ = std::fs::remove_file(&auth_file);
+                return Err(reason);
+            }
+        };
+        let remove_files = |files: &[PathBuf]| {
+            let _ = std::fs::remove_file(&auth_file);
+            for file in files {
+                let _ = std::fs::remove_file(file);
+            }
+        };
+        let mut server = match InstanceProcess::spawn(id, &argv, &[]) {
+            Ok(server) => server,
+            Err(e) => {
+                remove_files(&files);
+                return Err(format!("could not start {program}: {e}"));
+            }
+        };
         loop {
             tokio::select! {
                 status = server.wait() => {
-                    let _ = std::fs::remove_file(&auth_file);
+                    remove_files(&files);
                     return Err(server_ended(status));
                 }
                 _ = tokio::time::sleep(POLL) => {}
@@ -94,6 +112,7 @@ impl Display {
                     number,
                     cookie,
                     auth_file,
+                    files,
                     server: Box::new(server),
                 });
             }
@@ -144,16 +163,21 @@ impl Display {
         }
     }
 
-    /// Stops the X server we started (SIGTERM, then SIGKILL after `grace`) and removes its cookie.
+    /// Stops the X server we started (SIGTERM, then SIGKILL after `grace`) and removes its
+    /// cookie and files.
     pub async fn shut_down(self, grace: Duration) {
         if let Self::Virtual {
             mut server,
             auth_file,
+            files,
             ..
         } = self
         {
             let _ = server.terminate(grace).await;
             let _ = std::fs::remove_file(auth_file);
+            for file in files {
+                let _ = std::fs::remove_file(file);
+            }
         }
     }
 }

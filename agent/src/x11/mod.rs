@@ -2,7 +2,9 @@
 //! captured with MIT-SHM and converted to I420 for the same encoders and WebRTC path as the
 //! built-in renderer, and the viewers' input injected back with XTEST.
 //!
-//! - `display.rs`: the per-slot Xvfb and its cookie (`auth.rs`), or an existing display.
+//! - `settings.rs` + `flags.rs`: where x11 instances draw, from the `--x11-*` flags.
+//! - `display.rs`: the per-slot X server (`xvfb.rs`) and its cookie (`auth.rs`), or an existing
+//!   display.
 //! - `capture.rs` + `convert.rs`: root window -> shared memory -> I420.
 //! - `input.rs` + `keymap.rs`: viewer input -> XTEST (`KeyboardEvent.code` -> keysym -> keycode).
 //! - `screen.rs`: RandR resizes for RESOLUTION.
@@ -13,11 +15,14 @@ pub mod auth;
 pub mod capture;
 pub mod convert;
 pub mod display;
+pub mod flags;
 pub mod input;
 pub mod keymap;
 pub mod screen;
+pub mod settings;
 pub mod source;
 pub mod windows;
+pub mod xvfb;
 
 use x11rb::errors::{ConnectError, ConnectionError, ReplyError, ReplyOrIdError};
 

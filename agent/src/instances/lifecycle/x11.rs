@@ -8,15 +8,16 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::{api_port_free, end, failed_exit, spawn_program, Ending};
-use crate::instances::kinds::{X11DisplayChoice, X11Settings};
 use crate::instances::slots::{InstanceKey, InstanceSpec};
 use crate::instances::supervisor::Supervisor;
 use crate::instances::ReadyCheck;
 use crate::media::pipeline::{FrameSource, Pipeline};
 use crate::metrics::failure;
 use crate::x11::display::Display;
+use crate::x11::settings::{X11DisplayChoice, X11Settings};
 use crate::x11::source::X11Source;
 use crate::x11::windows::WindowWatch;
+use crate::x11::xvfb;
 
 /// How often the capture is checked for having failed.
 const HEALTH_INTERVAL: Duration = Duration::from_millis(250);
@@ -171,7 +172,8 @@ async fn open_display(id: u32, x11: &X11Settings) -> Result<Display, String> {
     match &x11.display {
         X11DisplayChoice::Virtual { base } => {
             let max = (x11.max_resolution.width, x11.max_resolution.height);
-            Display::start_virtual(id, base + id, max).await
+            let number = base + id;
+            Display::start(id, number, |auth| Ok(xvfb::launch(number, max, auth))).await
         }
         X11DisplayChoice::Existing(name) => {
             Ok(Display::existing(name.replace("{id}", &id.to_string())))
