@@ -15,6 +15,7 @@ use crate::media::encoder::{Backend, Codec, EncoderFactory, EncoderSettings};
 use crate::media::pipeline::PipelineSettings;
 use crate::stream::flags::{WebRtcArgs, WebRtcFlagError};
 use crate::stream::WebRtcConfig;
+use crate::x11::driver::Probe;
 use crate::x11::flags::{X11Args, X11FlagError};
 
 /// The seed's ports table stops the per-instance API ports at 4782 (4682 + 100).
@@ -235,10 +236,11 @@ impl Args {
             (None | Some(KindFlag::Command), Some(command)) => {
                 InstanceKind::Command(CommandTemplate::parse(command)?)
             }
-            (Some(KindFlag::X11), Some(command)) => InstanceKind::X11(
-                self.x11
-                    .into_settings(CommandTemplate::parse(command)?, self.capacity)?,
-            ),
+            (Some(KindFlag::X11), Some(command)) => InstanceKind::X11(self.x11.into_settings(
+                CommandTemplate::parse(command)?,
+                self.capacity,
+                &Probe::system(),
+            )?),
             (Some(KindFlag::Command), None) => {
                 return Err(ConfigError::NoInstanceCommand("command"))
             }
@@ -349,7 +351,7 @@ pub(crate) fn parse_resolution(text: &str) -> Result<Resolution, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::x11::settings::{X11DisplayChoice, X11Settings};
+    use crate::x11::settings::{X11DisplayChoice, X11Settings, XServer};
     use std::time::Duration;
 
     fn args(extra: &[&str]) -> Result<Config, ConfigError> {
@@ -446,7 +448,10 @@ mod tests {
         assert!(matches!(
             x11.instances.kind,
             InstanceKind::X11(X11Settings {
-                display: X11DisplayChoice::Virtual { base: 100 },
+                display: X11DisplayChoice::PerSlot {
+                    base: 100,
+                    server: XServer::Xvfb
+                },
                 kiosk: true,
                 ..
             })

@@ -36,7 +36,10 @@ pub struct Launch {
     /// For messages: "Xvfb".
     pub program: &'static str,
     pub argv: Vec<String>,
+    /// Files and (empty) folders made for it.
     pub files: Vec<PathBuf>,
+    /// Where the server logs, read for its errors when it exits while starting (Xorg).
+    pub log: Option<PathBuf>,
 }
 
 pub enum Display {
@@ -75,6 +78,7 @@ impl Display {
             program,
             argv,
             files,
+            log,
         } = match launch(&auth_file) {
             Ok(launch) => launch,
             Err(reason) => {
@@ -84,9 +88,7 @@ impl Display {
         };
         let remove_files = |files: &[PathBuf]| {
             let _ = std::fs::remove_file(&auth_file);
-            for file in files {
-                let _ = std::fs::remove_file(file);
-            }
+            remove_all(files);
         };
         let mut server = match InstanceProcess::spawn(id, &argv, &[]) {
             Ok(server) => server,
@@ -98,8 +100,12 @@ impl Display {
         loop {
             tokio::select! {
                 status = server.wait() => {
+                    let mut reason = server_ended(status);
+                    if let Some(errors) = log.as_deref().and_then(log_errors) {
+                        reason = format!("{program}: {reason}: {errors}");
+                    }
                     remove_files(&files);
-                    return Err(server_ended(status));
+                    return Err(reason);
                 }
                 _ = tokio::time::sleep(POLL) => {}
             }
@@ -164,9 +170,10 @@ impl Display {
     }
 
     /// Stops the X server we started (SIGTERM, then SIGKILL after `grace`) and removes its
-    /// cookie and files.
+    /// cookie, files, lock and socket.
     pub async fn shut_down(self, grace: Duration) {
         if let Self::Virtual {
+            number,
             mut server,
             auth_file,
             files,
@@ -175,11 +182,29 @@ impl Display {
         {
             let _ = server.terminate(grace).await;
             let _ = std::fs::remove_file(auth_file);
-            for file in files {
-                let _ = std::fs::remove_file(file);
-            }
+            remove_all(&files);
+            // A server that was killed (SIGKILL) left its lock and socket: gone now, not at the
+            // slot's next start (display_in_use removes those of a dead holder).
+            let _ = display_in_use(number);
         }
     }
+}
+
+/// Removes files and empty folders, whichever each is.
+fn remove_all(paths: &[PathBuf]) {
+    for path in paths {
+        if std::fs::remove_file(path).is_err() {
+            let _ = std::fs::remove_dir(path);
+        }
+    }
+}
+
+/// The last error lines of a server's log ("no screens found"), or None when it has none.
+fn log_errors(log: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    let errors = super::xorg::log_errors(&text);
+    let last: Vec<_> = errors.iter().rev().take(3).rev().cloned().collect();
+    (!last.is_empty()).then(|| last.join("; "))
 }
 
 /// "the X server killed by signal 9 (SIGKILL)", for the instance's failure reason.

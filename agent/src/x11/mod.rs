@@ -3,8 +3,8 @@
 //! built-in renderer, and the viewers' input injected back with XTEST.
 //!
 //! - `settings.rs` + `flags.rs`: where x11 instances draw, from the `--x11-*` flags.
-//! - `display.rs`: the per-slot X server (`xvfb.rs`) and its cookie (`auth.rs`), or an existing
-//!   display.
+//! - `display.rs`: the per-slot X server (`xvfb.rs`, or `xorg.rs` with a driver from
+//!   `driver.rs`) and its cookie (`auth.rs`), or an existing display.
 //! - `capture.rs` + `convert.rs`: root window -> shared memory -> I420.
 //! - `input.rs` + `keymap.rs`: viewer input -> XTEST (`KeyboardEvent.code` -> keysym -> keycode).
 //! - `screen.rs`: RandR resizes for RESOLUTION.
@@ -15,6 +15,7 @@ pub mod auth;
 pub mod capture;
 pub mod convert;
 pub mod display;
+pub mod driver;
 pub mod flags;
 pub mod input;
 pub mod keymap;
@@ -22,6 +23,7 @@ pub mod screen;
 pub mod settings;
 pub mod source;
 pub mod windows;
+pub mod xorg;
 pub mod xvfb;
 
 use x11rb::errors::{ConnectError, ConnectionError, ReplyError, ReplyOrIdError};

@@ -1,5 +1,8 @@
 //! RESOLUTION on an X display: RandR, the way `xrandr --newmode/--addmode/--output --mode` does
-//! it. Xvfb is started at the largest size (its RandR maximum) and set to the requested mode.
+//! it where the server has an output (Xvfb's `screen`, the dummy driver's `DUMMY0`: both take new
+//! modes of any size up to their maximum), and the way `xrandr --fb` does it where it has none
+//! (the NVIDIA driver without a display device: the screen itself is resized within `Virtual`).
+//! A size the server refuses is an error, never a silent no-op.
 
 use x11rb::connection::Connection;
 use x11rb::protocol::randr::{self, ConnectionExt as _};
@@ -39,9 +42,10 @@ pub fn set_size(
     }
     let resources = conn.randr_get_screen_resources_current(root)?.reply()?;
     let (Some(&output), Some(&crtc)) = (resources.outputs.first(), resources.crtcs.first()) else {
-        return Err(X11Error::Unsupported(
-            "the display has no RandR output".into(),
-        ));
+        // No output to set a mode on: the screen alone.
+        conn.randr_set_screen_size(root, width, height, millimetres(width), millimetres(height))?
+            .check()?;
+        return Ok(());
     };
     let mode = match resources
         .modes

@@ -1,5 +1,6 @@
 //! How x11 instances get their display: data only, fixed at start-up (from `flags.rs`).
 
+use super::driver::XorgDriver;
 use crate::instances::process::CommandTemplate;
 use crate::instances::slots::Resolution;
 
@@ -16,8 +17,17 @@ pub struct X11Settings {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum X11DisplayChoice {
-    /// Xvfb at `:base+id`, started and stopped with the instance.
-    Virtual { base: u32 },
+    /// An X server of the agent's at `:base+id`, started and stopped with the instance.
+    PerSlot { base: u32, server: XServer },
     /// A display that exists already; `{id}` is replaced by the instance id.
     Existing(String),
+}
+
+/// The X server the agent starts per slot (`--x11-server`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum XServer {
+    /// Virtual framebuffer, software OpenGL (Mesa llvmpipe).
+    Xvfb,
+    /// Xorg with a video driver: the node's GPU (nvidia), or dummy.
+    Xorg(XorgDriver),
 }

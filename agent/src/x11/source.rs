@@ -70,6 +70,17 @@ impl X11Source {
         })
     }
 
+    /// Sets the screen to `width` x `height` (RandR), or says why the server refused.
+    pub fn set_size(&mut self, width: u32, height: u32) -> Result<(), X11Error> {
+        let (w, h) = (
+            width.min(u32::from(u16::MAX)) as u16,
+            height.min(u32::from(u16::MAX)) as u16,
+        );
+        screen::set_size(&self.conn, self.root, w, h)?;
+        self.size = (w, h);
+        Ok(())
+    }
+
     fn report(&mut self, what: &str, error: &X11Error) {
         let now = Instant::now();
         if self.last_error_log.is_none_or(|t| now - t >= LOG_EVERY) {
@@ -110,12 +121,10 @@ impl FrameSource for X11Source {
         }
     }
 
+    /// RESOLUTION while running. START already made the server set a size of its own choosing
+    /// ([`X11Source::set_size`]), so a refusal here is rare; it is logged as a warning.
     fn resize(&mut self, width: u32, height: u32) {
-        let (w, h) = (
-            width.min(u32::from(u16::MAX)) as u16,
-            height.min(u32::from(u16::MAX)) as u16,
-        );
-        match screen::set_size(&self.conn, self.root, w, h) {
+        match self.set_size(width, height) {
             Ok(()) => tracing::info!(width, height, "X screen resized"),
             Err(e) => self.report("resizing the X screen failed", &e),
         }

@@ -27,5 +27,6 @@ pub fn launch(number: u32, (max_width, max_height): (u32, u32), auth_file: &Path
         program: "Xvfb",
         argv,
         files: Vec::new(),
+        log: None,
     }
 }

@@ -1,6 +1,7 @@
-//! x11 instances with real programs: Xvfb per slot with its own cookie, xterm on it, window
-//! readiness, RESOLUTION through RandR, and crashes of the program or of the X server reported
-//! and cleaned up. (Frames, typing and clicking in a browser: e2e/browser/tests/x11.test.mjs.)
+//! x11 instances with real programs: an X server per slot (Xvfb, and Xorg with the dummy driver)
+//! with its own cookie, xterm on it, window readiness, RESOLUTION through RandR, and crashes of
+//! the program or of the X server reported and cleaned up. Each test runs on both servers.
+//! (Frames, typing and clicking in a browser: e2e/browser/tests/x11.test.mjs.)
 
 use crate::support;
 
@@ -26,7 +27,12 @@ fn display_base() -> u32 {
     }
 }
 
-fn x11_agent(base: u32, command: &str) -> Agent {
+/// `--x11-server` values; Xorg with `--x11-driver dummy` (Mesa on the CPU), as on a node
+/// without a GPU.
+const XVFB: &str = "xvfb";
+const XORG: &str = "xorg";
+
+fn x11_agent(server: &str, base: u32, command: &str) -> Agent {
     Agent::start(&[
         "--capacity",
         "2",
@@ -36,9 +42,27 @@ fn x11_agent(base: u32, command: &str) -> Agent {
         command,
         "--x11-display-base",
         &base.to_string(),
+        "--x11-server",
+        server,
+        "--x11-driver",
+        "dummy",
         "--stop-grace",
         "2s",
     ])
+}
+
+/// One `#[tokio::test]` per X server for a test written as `async fn name(server: &str)`.
+macro_rules! on_each_server {
+    ($test:ident: $xvfb:ident, $xorg:ident) => {
+        #[tokio::test]
+        async fn $xvfb() {
+            $test(XVFB).await
+        }
+        #[tokio::test]
+        async fn $xorg() {
+            $test(XORG).await
+        }
+    };
 }
 
 /// The display's size as xdpyinfo reports it, with the given Xauthority file (None: none).
@@ -82,8 +106,9 @@ fn start(width: u32, height: u32) -> Request {
     })
 }
 
-#[tokio::test]
-async fn a_program_runs_on_its_own_display_which_follows_resolution() {
+on_each_server!(a_program_runs_on_its_own_display_which_follows_resolution: xvfb_a_program_runs_on_its_own_display_which_follows_resolution, xorg_a_program_runs_on_its_own_display_which_follows_resolution);
+
+async fn a_program_runs_on_its_own_display_which_follows_resolution(server: &str) {
     let dir = Scratch::new("x11-display");
     let base = display_base();
     // Writes what it was given, then shows its first window a moment later.
@@ -91,7 +116,7 @@ async fn a_program_runs_on_its_own_display_which_follows_resolution() {
         "sh -c 'echo \"$DISPLAY $XAUTHORITY\" > {dir}/env.{{id}}; echo $$ > {dir}/pid.{{id}}; sleep 0.5; exec xterm -geometry 40x10'",
         dir = dir.0.display()
     );
-    let agent = x11_agent(base, &program);
+    let agent = x11_agent(server, base, &program);
     let mut client = agent.client().await;
     let started = Instant::now();
     let answer = call(&mut client, start(800, 600)).await;
@@ -147,17 +172,33 @@ async fn a_program_runs_on_its_own_display_which_follows_resolution() {
         !std::path::Path::new(xauthority).exists(),
         "the cookie file is removed"
     );
+    assert_eq!(
+        server_files(base),
+        Vec::<String>::new(),
+        "Xorg's files are removed"
+    );
 }
 
-#[tokio::test]
-async fn killing_the_program_is_a_crash_and_frees_the_slot() {
+/// What an agent's Xorg for display `:n` left in the temporary folder (config, its folder, log).
+fn server_files(display: u32) -> Vec<String> {
+    let prefix = format!("openspace-xorg-{display}.");
+    std::fs::read_dir(std::env::temp_dir())
+        .expect("temp dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with(&prefix))
+        .collect()
+}
+
+on_each_server!(killing_the_program_is_a_crash_and_frees_the_slot: xvfb_killing_the_program_is_a_crash, xorg_killing_the_program_is_a_crash);
+
+async fn killing_the_program_is_a_crash_and_frees_the_slot(server: &str) {
     let dir = Scratch::new("x11-program");
     let base = display_base();
     let program = format!(
         "sh -c 'echo $$ > {}/pid.{{id}}; exec xterm'",
         dir.0.display()
     );
-    let agent = x11_agent(base, &program);
+    let agent = x11_agent(server, base, &program);
     let mut client = agent.client().await;
     assert_eq!(call(&mut client, start(640, 360)).await.error, "none");
     wait_status(&mut client, 0, SlotStatus::Running, X_TIMEOUT).await;
@@ -180,8 +221,9 @@ async fn killing_the_program_is_a_crash_and_frees_the_slot() {
     wait_status(&mut client, 0, SlotStatus::Running, X_TIMEOUT).await;
 }
 
-#[tokio::test]
-async fn killing_the_x_server_is_a_crash_and_frees_the_slot() {
+on_each_server!(killing_the_x_server_is_a_crash_and_frees_the_slot: xvfb_killing_the_x_server_is_a_crash, xorg_killing_the_x_server_is_a_crash);
+
+async fn killing_the_x_server_is_a_crash_and_frees_the_slot(server: &str) {
     let dir = Scratch::new("x11-server");
     let base = display_base();
     // The shell outlives its xterm, so it is the X server's end that is reported.
@@ -189,7 +231,7 @@ async fn killing_the_x_server_is_a_crash_and_frees_the_slot() {
         "sh -c 'echo $$ > {}/pid.{{id}}; xterm & sleep 600'",
         dir.0.display()
     );
-    let agent = x11_agent(base, &program);
+    let agent = x11_agent(server, base, &program);
     let mut client = agent.client().await;
     assert_eq!(call(&mut client, start(640, 360)).await.error, "none");
     wait_status(&mut client, 0, SlotStatus::Running, X_TIMEOUT).await;
@@ -207,6 +249,9 @@ async fn killing_the_x_server_is_a_crash_and_frees_the_slot() {
         metrics.contains(r#"openspace_agent_instance_failures_total{kind="display"} 1"#),
         "{metrics}"
     );
+    // What the killed server left is cleaned up with the slot, not at its next start.
+    assert!(!lock_path(base).exists() && !socket_path(base).exists());
+    assert_eq!(server_files(base), Vec::<String>::new());
     // The killed server's lock and socket do not keep its display number: the slot starts again.
     assert_eq!(call(&mut client, start(640, 360)).await.error, "none");
     wait_status(&mut client, 0, SlotStatus::Running, X_TIMEOUT).await;
@@ -228,7 +273,7 @@ async fn a_display_that_is_taken_fails_the_start_with_a_reason() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let agent = x11_agent(base, "xterm");
+    let agent = x11_agent(XVFB, base, "xterm");
     let mut client = agent.client().await;
     assert_eq!(call(&mut client, start(640, 360)).await.error, "none");
     let answer = wait_failed(&mut client, 0).await;

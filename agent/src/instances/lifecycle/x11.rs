@@ -11,13 +11,13 @@ use super::{api_port_free, end, failed_exit, spawn_program, Ending};
 use crate::instances::slots::{InstanceKey, InstanceSpec};
 use crate::instances::supervisor::Supervisor;
 use crate::instances::ReadyCheck;
-use crate::media::pipeline::{FrameSource, Pipeline};
+use crate::media::pipeline::Pipeline;
 use crate::metrics::failure;
 use crate::x11::display::Display;
-use crate::x11::settings::{X11DisplayChoice, X11Settings};
+use crate::x11::settings::{X11DisplayChoice, X11Settings, XServer};
 use crate::x11::source::X11Source;
 use crate::x11::windows::WindowWatch;
-use crate::x11::xvfb;
+use crate::x11::{xorg, xvfb};
 
 /// How often the capture is checked for having failed.
 const HEALTH_INTERVAL: Duration = Duration::from_millis(250);
@@ -57,7 +57,12 @@ pub(super) async fn drive(
         tokio::task::spawn_blocking(move || {
             let (conn, screen) = connector.connect()?;
             let mut source = X11Source::new(conn, screen, failure_slot)?;
-            source.resize(width, height);
+            // The first size is set here, so that a server that cannot set it fails the start.
+            source.set_size(width, height).map_err(|e| {
+                crate::x11::X11Error::Unsupported(format!(
+                    "the X server cannot set the screen to {width}x{height}: {e}"
+                ))
+            })?;
             let (conn, screen) = connector.connect()?;
             let watch = WindowWatch::start(conn, screen, kiosk)?;
             Ok::<_, crate::x11::X11Error>((source, watch))
@@ -170,10 +175,14 @@ pub(super) async fn drive(
 
 async fn open_display(id: u32, x11: &X11Settings) -> Result<Display, String> {
     match &x11.display {
-        X11DisplayChoice::Virtual { base } => {
+        X11DisplayChoice::PerSlot { base, server } => {
             let max = (x11.max_resolution.width, x11.max_resolution.height);
             let number = base + id;
-            Display::start(id, number, |auth| Ok(xvfb::launch(number, max, auth))).await
+            Display::start(id, number, |auth| match server {
+                XServer::Xvfb => Ok(xvfb::launch(number, max, auth)),
+                XServer::Xorg(driver) => xorg::launch(number, id, max, driver, auth),
+            })
+            .await
         }
         X11DisplayChoice::Existing(name) => {
             Ok(Display::existing(name.replace("{id}", &id.to_string())))
