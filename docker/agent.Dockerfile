@@ -9,7 +9,8 @@
 #
 # Targets (the last stage is the default):
 #   (default)     compiles the binaries in the rust stage
-#   x11           the same plus what x11 instances run (Xvfb) and a few X clients for tests
+#   x11           the same plus what x11 instances run (Xvfb, Xorg with the dummy driver, Mesa)
+#                 and a few X clients for tests
 #   prebuilt      as the default, but the binaries come from prebuilt/openspace-agent and
 #                 prebuilt/openspace-cmd of the build context; no rust stage is built
 #   prebuilt-x11  x11 with the prebuilt binaries (prebuilt* is what e2e/cluster/images.sh builds)
@@ -96,12 +97,19 @@ ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/openspace-agent"]
 # ---- x11-runtime: runtime plus what x11 instances need (--instance-kind x11)
 FROM runtime AS x11-runtime
 LABEL org.opencontainers.image.title="openspace-agent-x11"
-# xvfb: the agent starts one Xvfb per slot (the only program it runs itself; it writes the
-#       cookie file on its own, so no xauth). xterm, mesa-utils (glxgears, glxinfo), x11-utils
-#       (xdpyinfo, xwininfo, ...): X clients to run as instances and to look at a display.
+# xvfb: the agent starts one X server per slot (the only program it runs itself; it writes the
+#       cookie file on its own, so no xauth): Xvfb by default, or with --x11-server xorg
+# xserver-xorg-core + xserver-xorg-video-dummy: Xorg, with the dummy driver where there is no
+#       GPU. On a GPU node the NVIDIA container toolkit mounts the nvidia X driver and its GLX
+#       module (NVIDIA_DRIVER_CAPABILITIES graphics,display; the chart sets it), so the image
+#       carries no NVIDIA file. The agent writes Xorg's configuration itself under /tmp.
+# libgl1-mesa-dri, libglx-mesa0: Mesa's OpenGL (llvmpipe) for Xvfb and Xorg(dummy).
+# xterm, mesa-utils (glxgears, glxinfo), x11-utils (xdpyinfo, xwininfo, ...): X clients to run
+#       as instances and to look at a display.
 USER root
 RUN apt-get update \
- && apt-get install -y --no-install-recommends xvfb xterm mesa-utils x11-utils \
+ && apt-get install -y --no-install-recommends xvfb xserver-xorg-core xserver-xorg-video-dummy \
+      libgl1-mesa-dri libglx-mesa0 xterm mesa-utils x11-utils \
  && rm -rf /var/lib/apt/lists/*
 USER 65532:65532
 

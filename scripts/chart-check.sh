@@ -173,6 +173,18 @@ lacks turn-own 'name: rel-openspace-turn-secret'
 has turn-own 'secretName: coturn'
 has turn-own 'key: shared'
 
+# ---- x11 instances on Xorg: the server and driver flags, and the toolkit's driver capabilities
+has defaults 'value: "compute,utility,video"'
+lacks defaults 'OPENSPACE_X11_SERVER'
+render xorg --set agent.instanceKind=x11 --set agent.instanceCommand=glxgears --set agent.x11.server=xorg
+has xorg 'name: OPENSPACE_X11_SERVER'
+has xorg 'value: "xorg"'
+has xorg 'value: "compute,utility,video,graphics,display"'
+render xorg-nogpu --set agent.instanceKind=x11 --set agent.instanceCommand=glxgears --set agent.x11.server=xorg \
+  --set agent.x11.driver=dummy --set agent.gpu.count=0
+has xorg-nogpu 'value: "dummy"'
+lacks xorg-nogpu 'NVIDIA_DRIVER_CAPABILITIES'
+
 # ---- values the schema or the templates refuse
 refuse "a relay without a host" "turn.host is required" --set turn.enabled=true
 refuse "an unknown TURN transport" "/turn/transports/0': value must be one of" --set 'turn.transports={sctp}'
@@ -185,6 +197,7 @@ refuse "capacity 0" "/agent/capacity': minimum" --set agent.capacity=0
 refuse "an unknown key" "'capacityy' not allowed" --set agent.capacityy=3
 refuse "an unknown placement" "/operator/placement': value must be one of" --set operator.placement=random
 refuse "an Ingress without a host" "ingress.host is required" --set ingress.enabled=true
+refuse "an unknown X server" "/agent/x11/server': value must be one of" --set agent.x11.server=xwayland
 refuse "a bad duration" "'soon' does not match pattern" --set operator.leaderElection.leaseDuration=soon
 
 echo "chart-check: ok"

@@ -299,8 +299,10 @@ test('upgrading the agent while a session runs: the session keeps streaming; the
   const status = await running('during-upgrade');
   const page = await watch(status);
   const [old] = podsOf('agent');
-  // The x11 variant of the image, running xterm for each session.
-  helm('upgrade', { agent: { image: { repository: 'openspace-agent-x11' }, instanceKind: 'x11', instanceCommand: 'xterm -bg white -fg black -e sh' } });
+  // The x11 variant of the image, running xterm for each session on an Xorg of its own (the dummy
+  // driver: this node has no GPU; on a GPU node `auto` picks nvidia).
+  helm('upgrade', { agent: { image: { repository: 'openspace-agent-x11' }, instanceKind: 'x11', instanceCommand: 'xterm -bg white -fg black -e sh',
+    x11: { server: 'xorg', driver: 'dummy' } } });
   const ds = json('-n', NS, 'get', 'daemonset', `${RELEASE}-agent`);
   assert.equal(ds.spec.updateStrategy.type, 'OnDelete');
   await sleep(3000);
@@ -319,10 +321,14 @@ test('upgrading the agent while a session runs: the session keeps streaming; the
   assert.match(fresh.spec.containers[0].image, /openspace-agent-x11:test$/);
 });
 
-test('an x11 instance inside the agent pod: xterm streams and takes typing', async (t) => {
+test('an x11 instance on Xorg inside the agent pod (non-root, read-only root): xterm streams and takes typing', async (t) => {
   cleanUp(t);
   apply('terminal', { resolution: { width: 960, height: 540 } });
   const status = await running('terminal');
+  const [pod] = podsOf('agent');
+  const logs = kubectl('-n', NS, 'logs', pod.metadata.name);
+  assert.match(logs, /X\.Org X Server/, 'the instance draws on Xorg, not Xvfb');
+  assert.match(logs, /Using config file: "\/tmp\/openspace-xorg-\d+\.conf"/, 'with the configuration the agent wrote');
   const page = await watch(status, 5, { width: 960, height: 540 });
   const { before, typed } = await typeIntoTerminal(page, 'echo openspace in a pod');
   assert.ok(typed > before + 300, `typed text shows up (dark pixels ${before} -> ${typed})`);
