@@ -1,9 +1,13 @@
-//! x11 capture benchmark: per frame of a real Xvfb screen, the MIT-SHM capture of the root
-//! window, the BGRX -> I420 conversion, the H.264 and VP8 encodes, and the whole per-frame path.
+//! x11 capture benchmark: per frame of a real X screen, the MIT-SHM capture of the root
+//! window, the BGRX -> I420 conversion, the H.264 and VP8 encodes, and the whole per-frame path,
+//! on each X server the agent starts: Xvfb, and Xorg with the dummy driver (configured by the
+//! agent's own `x11::xorg::launch`).
 //!
 //! `cargo bench -p openspace-agent --bench x11_capture`
+//! (`OPENSPACE_BENCH_X11_SERVERS=xvfb` or `=xorg` for one of them; default both)
 //!
-//! Needs `Xvfb` and `glxgears` (mesa-utils) on the PATH. Two scenes per size:
+//! Needs `Xvfb`, `Xorg` with the dummy driver and `glxgears` (mesa-utils) on the PATH. Two scenes
+//! per size:
 //! - `scene`: the built-in renderer's picture (the one `benches/media.rs` encodes), turned to
 //!   BGRX and put on the root window with `PutImage` before each frame; that drawing is not timed
 //!   and nothing else draws on the display while the frame is timed.
@@ -25,7 +29,10 @@ use openspace_agent::media::renderer::Renderer;
 use openspace_agent::x11::auth::{display_in_use, Cookie};
 use openspace_agent::x11::capture::Capturer;
 use openspace_agent::x11::convert::bgrx_to_i420;
+use openspace_agent::x11::driver::XorgDriver;
+use openspace_agent::x11::screen;
 use openspace_agent::x11::source::X11Source;
+use openspace_agent::x11::{xorg, xvfb};
 use x11rb::connection::{Connection, RequestConnection};
 use x11rb::protocol::xproto::{self, ConnectionExt as _, ImageFormat};
 use x11rb::rust_connection::RustConnection;
@@ -76,7 +83,9 @@ impl Drop for Reaped {
         let _ = self.child.kill();
         let _ = self.child.wait();
         for file in &self.files {
-            let _ = std::fs::remove_file(file);
+            if std::fs::remove_file(file).is_err() {
+                let _ = std::fs::remove_dir(file);
+            }
         }
     }
 }
@@ -104,44 +113,66 @@ fn free_display() -> u32 {
         .expect("a free display number between :600 and :999")
 }
 
+/// One X server of the bench's own, as the agent starts them.
 struct Xvfb {
+    /// "xvfb" or "xorg".
+    server: &'static str,
     number: u32,
     cookie: Cookie,
     auth_file: PathBuf,
-    server: Reaped,
+    process: Reaped,
 }
 
-fn start_xvfb(width: u16, height: u16) -> Xvfb {
+fn start_server(server: &'static str, width: u16, height: u16) -> Xvfb {
     let number = free_display();
     let cookie = Cookie::random();
     let auth_file = std::env::temp_dir().join(format!("openspace-bench-x11-{number}.xauth"));
     cookie.write_file(&auth_file, number).expect("auth file");
-    let child = Command::new("Xvfb")
-        .arg(format!(":{number}"))
-        .args(["-screen", "0", &format!("{width}x{height}x24")])
-        .args(["-auth", &auth_file.display().to_string()])
-        .args(["-nolisten", "tcp", "-noreset"])
+    let (argv, files) = match server {
+        "xvfb" => {
+            let launch = xvfb::launch(number, (width.into(), height.into()), &auth_file);
+            (launch.argv, launch.files)
+        }
+        _ => {
+            let size = (width.into(), height.into());
+            let launch = xorg::launch(number, 0, size, &XorgDriver::Dummy, &auth_file)
+                .expect("Xorg configuration");
+            (launch.argv, launch.files)
+        }
+    };
+    let child = Command::new(&argv[0])
+        .args(&argv[1..])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("Xvfb starts (is it installed?)");
-    let mut server = Reaped {
+        .unwrap_or_else(|e| panic!("{server} starts (is it installed?): {e}"));
+    let mut process = Reaped {
         child,
-        files: vec![auth_file.clone()],
+        files: [vec![auth_file.clone()], files].concat(),
     };
     let deadline = Instant::now() + Duration::from_secs(20);
-    while cookie.connect(number).is_err() {
-        if let Ok(Some(status)) = server.child.try_wait() {
-            panic!("Xvfb :{number} exited: {status}");
+    let conn = loop {
+        if let Ok(conn) = cookie.connect(number) {
+            break conn;
         }
-        assert!(Instant::now() < deadline, "Xvfb :{number} never answered");
+        if let Ok(Some(status)) = process.child.try_wait() {
+            panic!("{server} :{number} exited: {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{server} :{number} never answered"
+        );
         std::thread::sleep(Duration::from_millis(10));
-    }
+    };
+    // The agent sets the START's size through RandR (Xorg's dummy starts at a mode of its own).
+    let root = conn.setup().roots[0].root;
+    screen::set_size(&conn, root, width, height).expect("RandR sets the size");
     Xvfb {
+        server,
         number,
         cookie,
         auth_file,
-        server,
+        process,
     }
 }
 
@@ -269,7 +300,7 @@ struct Run {
     mbps: [f64; 3],
     /// glxgears' CPU use (cores) while the frames were timed.
     app_cores: Option<f64>,
-    /// Xvfb's CPU use (cores) while the frames were timed (includes the untimed drawing).
+    /// The X server's CPU use (cores) while the frames were timed (includes the untimed drawing).
     server_cores: f64,
 }
 
@@ -342,7 +373,7 @@ fn measure(xvfb: &Xvfb, width: u16, height: u16, scene: Scene) -> Run {
         if i == WARM_UP {
             cpu_start = (
                 app.as_ref().map_or(0.0, |a| cpu_seconds(a.pid())),
-                cpu_seconds(xvfb.server.pid()),
+                cpu_seconds(xvfb.process.pid()),
             );
             wall_start = Instant::now();
         }
@@ -414,7 +445,7 @@ fn measure(xvfb: &Xvfb, width: u16, height: u16, scene: Scene) -> Run {
     let app_cores = app
         .as_ref()
         .map(|a| (cpu_seconds(a.pid()) - cpu_start.0) / wall);
-    let server_cores = (cpu_seconds(xvfb.server.pid()) - cpu_start.1) / wall;
+    let server_cores = (cpu_seconds(xvfb.process.pid()) - cpu_start.1) / wall;
 
     // The picture was really there: not a flat screen.
     let (lo, hi) = frame
@@ -453,35 +484,49 @@ fn main() {
     let mut notes = vec![format!("load average at the start: {}", load_average())];
     println!("| benchmark | scene p50 | scene p99 | glxgears p50 | glxgears p99 |");
     println!("|---|---|---|---|---|");
-    for (width, height) in SIZES {
-        let xvfb = start_xvfb(width, height);
-        let runs = [Scene::Painted, Scene::Glxgears].map(|s| (s, measure(&xvfb, width, height, s)));
-        for (r, name) in ROWS.iter().enumerate() {
-            let cells: Vec<String> = runs
-                .iter()
-                .flat_map(|(_, run)| [ms(run.rows[r].p50()), ms(run.rows[r].p99())])
-                .collect();
-            println!(
-                "| {width}x{height} {name}, n={FRAMES} | {} |",
-                cells.join(" | ")
-            );
+    let servers: Vec<&'static str> = std::env::var("OPENSPACE_BENCH_X11_SERVERS")
+        .unwrap_or_else(|_| "xvfb,xorg".into())
+        .split(',')
+        .filter_map(|s| match s.trim() {
+            "xvfb" => Some("xvfb"),
+            "xorg" => Some("xorg"),
+            _ => None,
+        })
+        .collect();
+    for server in servers {
+        for (width, height) in SIZES {
+            let xvfb = start_server(server, width, height);
+            let runs =
+                [Scene::Painted, Scene::Glxgears].map(|s| (s, measure(&xvfb, width, height, s)));
+            for (r, name) in ROWS.iter().enumerate() {
+                let cells: Vec<String> = runs
+                    .iter()
+                    .flat_map(|(_, run)| [ms(run.rows[r].p50()), ms(run.rows[r].p99())])
+                    .collect();
+                println!(
+                    "| {} {width}x{height} {name}, n={FRAMES} | {} |",
+                    xvfb.server,
+                    cells.join(" | ")
+                );
+            }
+            for (scene, run) in &runs {
+                notes.push(format!(
+                    "{} {width}x{height} {}: MIT-SHM used: {}; {} of {FRAMES} captured frames differed from the one before; \
+                     produced {:.1} Mbit/s H.264, {:.1} Mbit/s VP8 ({:.1} with 1 thread) at 30 fps; X server {:.2} cores{}",
+                    xvfb.server,
+                    scene.name(),
+                    run.uses_shm,
+                    run.distinct,
+                    run.mbps[0],
+                    run.mbps[1],
+                    run.mbps[2],
+                    run.server_cores,
+                    run.app_cores
+                        .map_or(String::new(), |c| format!("; glxgears {c:.2} cores")),
+                ));
+            }
+            drop(xvfb);
         }
-        for (scene, run) in &runs {
-            notes.push(format!(
-                "{width}x{height} {}: MIT-SHM used: {}; {} of {FRAMES} captured frames differed from the one before; \
-                 produced {:.1} Mbit/s H.264, {:.1} Mbit/s VP8 ({:.1} with 1 thread) at 30 fps; Xvfb {:.2} cores{}",
-                scene.name(),
-                run.uses_shm,
-                run.distinct,
-                run.mbps[0],
-                run.mbps[1],
-                run.mbps[2],
-                run.server_cores,
-                run.app_cores
-                    .map_or(String::new(), |c| format!("; glxgears {c:.2} cores")),
-            ));
-        }
-        drop(xvfb);
     }
     notes.push(format!("load average at the end: {}", load_average()));
     println!();
