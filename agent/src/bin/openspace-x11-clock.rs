@@ -3,13 +3,19 @@
 //! at 120 Hz. Streamed as an x11 instance, the stamp read back in the browser measures
 //! glass-to-glass latency through the whole X path: program -> X server -> capture -> encoder ->
 //! WebRTC -> decoder. Runs until killed.
+//!
+//! `openspace-x11-clock --strip`: only the stamp, in a small override-redirect window at the top
+//! left that raises itself above the others on every redraw, so that the stamp can be read while
+//! another program (Stellarium in `e2e/browser/bench/stellarium.mjs`) fills the screen; kiosk
+//! placement leaves override-redirect windows alone.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use openspace_agent::media::renderer::{STAMP_BITS, STAMP_BLOCK};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{
-    ConnectionExt as _, CreateGCAux, CreateWindowAux, Rectangle, WindowClass,
+    ConfigureWindowAux, ConnectionExt as _, CreateGCAux, CreateWindowAux, Rectangle, StackMode,
+    WindowClass,
 };
 
 /// The stamp's geometry, as the browser reads it (media/renderer/stamp.rs).
@@ -20,6 +26,12 @@ const REDRAW: Duration = Duration::from_micros(8_333);
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (conn, screen_number) = x11rb::connect(None)?;
     let screen = &conn.setup().roots[screen_number];
+    let strip = std::env::args().any(|a| a == "--strip");
+    let (width, height) = if strip {
+        (BITS * BLOCK, 3 * BLOCK)
+    } else {
+        (screen.width_in_pixels, screen.height_in_pixels)
+    };
     let window = conn.generate_id()?;
     conn.create_window(
         x11rb::COPY_DEPTH_FROM_PARENT,
@@ -27,12 +39,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         screen.root,
         0,
         0,
-        screen.width_in_pixels,
-        screen.height_in_pixels,
+        width,
+        height,
         0,
         WindowClass::INPUT_OUTPUT,
         0,
-        &CreateWindowAux::new().background_pixel(screen.black_pixel),
+        &CreateWindowAux::new()
+            .background_pixel(screen.black_pixel)
+            .override_redirect(u32::from(strip)),
     )?;
     conn.map_window(window)?;
     let white = conn.generate_id()?;
@@ -67,6 +81,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     zeros.push(rectangle);
                 }
             }
+        }
+        if strip {
+            conn.configure_window(
+                window,
+                &ConfigureWindowAux::new().stack_mode(StackMode::ABOVE),
+            )?;
         }
         conn.poly_fill_rectangle(window, white, &ones)?;
         conn.poly_fill_rectangle(window, black, &zeros)?;
