@@ -1,6 +1,6 @@
 //! Instances whose session is gone (deleted while the operator was down, or a START whose
-//! session vanished) or over (Ended, Failed) are stopped. Only slots owned by something that looks like a Kubernetes
-//! UID are touched: instances started by hand (`openspace-cmd`) have no such owner.
+//! session vanished) or over (Ended, Failed) are stopped. Only slots whose [`Owner`] is a session
+//! are touched: instances started by hand (`openspace-cmd`) are [`Owner::Other`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use kube::api::ListParams;
 use kube::Api;
 use openspace_crds::{OpenSpaceSession, Phase};
+use openspace_protocol::Owner;
 use tokio_util::sync::CancellationToken;
 
 use crate::reconcile::{stop_if_ours, Context};
@@ -35,21 +36,24 @@ pub async fn run(
                 continue;
             }
         };
-        let sessions: HashMap<String, Owner> = listed
+        let sessions: HashMap<String, Known> = listed
             .iter()
             .filter_map(|s| {
                 let status = s.status.clone().unwrap_or_default();
                 let done = matches!(status.phase, Some(Phase::Ended | Phase::Failed));
                 let slot = status.server.zip(status.instance_id);
-                Some((s.metadata.uid.clone()?, Owner { slot, done }))
+                Some((s.metadata.uid.clone()?, Known { slot, done }))
             })
             .collect();
         let now_suspect: HashSet<(String, u32, String)> = ctx
             .fleet
             .owned_slots()
             .into_iter()
-            .filter(|(server, id, owner)| {
-                looks_like_uid(owner) && is_orphan(&sessions, server, *id, owner)
+            .filter_map(|(server, id, owner)| match owner {
+                Owner::Session(uid) => {
+                    is_orphan(&sessions, &server, id, &uid).then_some((server, id, uid))
+                }
+                Owner::Pool(_) | Owner::Other(_) => None,
             })
             .collect();
         tracing::debug!(
@@ -62,7 +66,7 @@ pub async fn run(
                 continue;
             };
             // Stopped only if the slot still runs that owner's instance.
-            match stop_if_ours(&ctx, &server, *id, owner).await {
+            match stop_if_ours(&ctx, &server, *id, &Owner::Session(owner.clone())).await {
                 Ok(()) => {
                     ctx.metrics.orphans_stopped.inc();
                     tracing::warn!(server = %server_name, id, session = %owner,
@@ -76,30 +80,22 @@ pub async fn run(
 }
 
 /// What the sweep needs of a session.
-struct Owner {
+struct Known {
     slot: Option<(String, u32)>,
     /// Ended or Failed: it should run nowhere.
     done: bool,
 }
 
 /// No session has this UID, its session is over, or it runs elsewhere (a duplicate).
-fn is_orphan(sessions: &HashMap<String, Owner>, server: &str, id: u32, owner: &str) -> bool {
+fn is_orphan(sessions: &HashMap<String, Known>, server: &str, id: u32, owner: &str) -> bool {
     match sessions.get(owner) {
         None => true,
         Some(o) if o.done => true,
-        Some(Owner {
+        Some(Known {
             slot: Some((s, i)), ..
         }) => (s.as_str(), *i) != (server, id),
         Some(_) => false,
     }
-}
-
-fn looks_like_uid(owner: &str) -> bool {
-    owner.len() == 36
-        && owner.chars().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => c == '-',
-            _ => c.is_ascii_hexdigit(),
-        })
 }
 
 #[cfg(test)]
@@ -107,14 +103,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_uid_owners_without_a_session_or_with_one_elsewhere_are_orphans() {
+    fn sessions_gone_over_or_elsewhere_make_orphans() {
         let uid = "0b6f3c1e-6a2b-4a55-9f1e-0123456789ab";
-        assert!(looks_like_uid(uid));
-        assert!(!looks_like_uid("my-demo"));
-        assert!(!looks_like_uid("0b6f3c1e-6a2b-4a55-9f1e-0123456789az"));
         let mut sessions = HashMap::new();
         assert!(is_orphan(&sessions, "a", 0, uid));
-        let owner = |slot: Option<(&str, u32)>, done| Owner {
+        let owner = |slot: Option<(&str, u32)>, done| Known {
             slot: slot.map(|(s, i)| (s.to_string(), i)),
             done,
         };

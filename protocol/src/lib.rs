@@ -4,6 +4,8 @@
 
 pub mod client;
 pub mod command;
+pub mod owner;
 
 pub use client::{call_once, ClientError, CommandClient, SlotWatch};
 pub use command::{Answer, ParseError, Request, SlotInfo, SlotStatus, StartRequest};
+pub use owner::Owner;

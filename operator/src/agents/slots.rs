@@ -5,15 +5,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use openspace_protocol::{Answer, SlotStatus};
+use openspace_protocol::{Answer, Owner, SlotStatus};
 use tokio::time::Instant;
 
 /// One slot as last reported.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlotState {
     pub status: SlotStatus,
-    /// The owner given at START (the session UID); agents only.
-    pub session: Option<String>,
+    /// The owner given at START (a session, or a pool for a warm instance); agents only.
+    pub session: Option<Owner>,
     /// How many viewers watch; agents only.
     pub viewers: Option<u32>,
     /// Why the slot last went IDLE (exit code, start timeout, ...).
@@ -37,8 +37,8 @@ impl SlotState {
         now: Instant,
     ) -> Option<Self> {
         let status = answer.status?;
-        let same_owner =
-            previous.is_some_and(|p| p.session == answer.session && p.status == status);
+        let session = answer.session.as_deref().map(Owner::parse);
+        let same_owner = previous.is_some_and(|p| p.session == session && p.status == status);
         let unwatched_since = match (status, answer.viewers) {
             (SlotStatus::Running, Some(0)) => Some(
                 previous
@@ -50,7 +50,7 @@ impl SlotState {
         };
         Some(Self {
             status,
-            session: answer.session.clone(),
+            session,
             viewers: answer.viewers,
             reason: answer.reason.clone(),
             unwatched_since,
@@ -70,8 +70,8 @@ impl SlotState {
 /// What one update changed, for waking the right reconciles.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Changes {
-    /// Sessions whose slot changed (the old owner and the new one).
-    pub sessions: Vec<String>,
+    /// Owners whose slot changed (the old owner and the new one).
+    pub owners: Vec<Owner>,
     /// A slot became free.
     pub freed: bool,
 }
@@ -102,8 +102,8 @@ impl ServerSlots {
         .into_iter()
         .flatten()
         {
-            if !changes.sessions.contains(&owner) {
-                changes.sessions.push(owner);
+            if !changes.owners.contains(&owner) {
+                changes.owners.push(owner);
             }
         }
         changes.freed = next.is_free() && previous.is_none_or(|p| !p.is_free());
@@ -154,7 +154,8 @@ impl Fleet {
         let mut found = Vec::new();
         for (name, slots) in servers.iter().filter(|(_, s)| s.live) {
             for (id, slot) in &slots.slots {
-                if slot.session.as_deref() == Some(session) && !slot.is_free() {
+                let owner = slot.session.as_ref().and_then(Owner::session);
+                if owner == Some(session) && !slot.is_free() {
                     found.push((name.clone(), *id));
                 }
             }
@@ -162,8 +163,8 @@ impl Fleet {
         found
     }
 
-    /// Every owned, busy slot on live servers: (server, id, session).
-    pub fn owned_slots(&self) -> Vec<(String, u32, String)> {
+    /// Every owned, busy slot on live servers: (server, id, owner).
+    pub fn owned_slots(&self) -> Vec<(String, u32, Owner)> {
         let servers = self.servers.lock().unwrap_or_else(|p| p.into_inner());
         let mut found = Vec::new();
         for (name, slots) in servers.iter().filter(|(_, s)| s.live) {
@@ -203,7 +204,7 @@ mod tests {
         assert_eq!(
             c,
             Changes {
-                sessions: vec!["a".into()],
+                owners: vec![Owner::parse("a")],
                 freed: false
             }
         );
@@ -213,12 +214,12 @@ mod tests {
         assert_eq!(
             c,
             Changes {
-                sessions: vec!["a".into()],
+                owners: vec![Owner::parse("a")],
                 freed: true
             }
         );
         let c = server.apply(0, &push(SlotStatus::Running, Some("b"), Some(1)), now);
-        assert_eq!(c.sessions, vec!["b".to_string()]);
+        assert_eq!(c.owners, vec![Owner::parse("b")]);
     }
 
     #[test]
@@ -269,24 +270,26 @@ mod tests {
         );
     }
 
+    const UID: &str = "0b6f3c1e-6a2b-4a55-9f1e-0123456789ab";
+
     #[test]
     fn the_fleet_answers_only_for_live_servers() {
         let fleet = Fleet::default();
         let now = Instant::now();
         fleet.with("s", |s| {
-            s.apply(2, &push(SlotStatus::Running, Some("uid"), Some(1)), now);
+            s.apply(2, &push(SlotStatus::Running, Some(UID), Some(1)), now);
         });
         assert_eq!(fleet.slot("s", 2), None, "not live yet");
-        assert!(fleet.slots_of("uid").is_empty());
+        assert!(fleet.slots_of(UID).is_empty());
         fleet.with("s", |s| s.live = true);
         assert_eq!(
             fleet.slot("s", 2).map(|s| s.status),
             Some(SlotStatus::Running)
         );
-        assert_eq!(fleet.slots_of("uid"), vec![("s".to_string(), 2)]);
+        assert_eq!(fleet.slots_of(UID), vec![("s".to_string(), 2)]);
         assert_eq!(
             fleet.owned_slots(),
-            vec![("s".to_string(), 2, "uid".to_string())]
+            vec![("s".to_string(), 2, Owner::Session(UID.into()))]
         );
         let since = fleet.mark_unreachable("s", now);
         assert_eq!(

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openspace_protocol::{CommandClient, SlotWatch};
+use openspace_protocol::{CommandClient, Owner, SlotWatch};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -151,8 +151,11 @@ impl Watcher {
                     self.go_live();
                 }
             }
-            for session in changes.sessions {
-                let _ = self.wake.send(Wake::Session(session));
+            for owner in changes.owners {
+                // Only sessions are woken by their slot; other owners have no reconcile.
+                if let Owner::Session(uid) = owner {
+                    let _ = self.wake.send(Wake::Session(uid));
+                }
             }
             if changes.freed {
                 let _ = self.wake.send(Wake::Capacity);

@@ -4,6 +4,7 @@
 
 use kube::runtime::controller::Action;
 use openspace_crds::{OpenSpaceSession, Phase};
+use openspace_protocol::Owner;
 
 use super::status::{set_condition, READY};
 use super::{now, stop_if_ours, Context, Error};
@@ -33,10 +34,11 @@ pub async fn run(session: &OpenSpaceSession, ctx: &Context) -> Result<Action, Er
         }
     }
     let deleting_for = ctx.deleting_for(&uid, session);
+    let owner = Owner::Session(uid.clone());
     let mut pending = Vec::new();
     for (name, id) in &targets {
         let outcome = match ctx.directory.reach(name) {
-            Ok(server) => stop_if_ours(ctx, &server, *id, &uid)
+            Ok(server) => stop_if_ours(ctx, &server, *id, &owner)
                 .await
                 .map_err(|e| e.to_string()),
             // A deleted agent pod took its instances with it: nothing left to stop.

@@ -23,6 +23,7 @@ use kube::runtime::finalizer::{finalizer, Event as Finalize};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, Resource, ResourceExt};
 use openspace_crds::{OpenSpaceSession, OpenSpaceSessionStatus, Phase};
+use openspace_protocol::Owner;
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -333,7 +334,7 @@ async fn fail(
         // is still ours. Seed servers cannot say whose a slot is, so they are left alone.
         if let Some((name, id)) = slot {
             if let Some(server) = ctx.directory.reach(&name).ok().filter(|s| !s.external) {
-                if let Err(e) = stop_if_ours(ctx, &server, id, &uid).await {
+                if let Err(e) = stop_if_ours(ctx, &server, id, &Owner::Session(uid.clone())).await {
                     tracing::debug!("stopping the failed session's instance: {e}");
                 }
             }
@@ -343,23 +344,23 @@ async fn fail(
     Ok(Action::await_change())
 }
 
-/// STOP, unless the slot belongs to another session now (agents say whose a slot is; for seed
+/// STOP, unless the slot belongs to another owner now (agents say whose a slot is; for seed
 /// servers the status is trusted). "not running" counts as stopped.
 pub(crate) async fn stop_if_ours(
     ctx: &Context,
     server: &crate::servers::Server,
     id: u32,
-    uid: &str,
+    owner: &Owner,
 ) -> Result<(), CallError> {
     use openspace_protocol::{Request, SlotStatus};
     if !server.external {
         let answer = ctx.links.call(server, &Request::Status { id }).await?;
-        let ours = answer.session.as_deref() == Some(uid);
+        let ours = answer.session.as_deref().map(Owner::parse).as_ref() == Some(owner);
         if !ours || answer.status == Some(SlotStatus::Idle) {
             return Ok(());
         }
     }
     let answer = ctx.links.call(server, &Request::Stop { id }).await?;
-    tracing::info!(session = uid, server = %server.name, id, "STOP answered {}", answer.error);
+    tracing::info!(%owner, server = %server.name, id, "STOP answered {}", answer.error);
     Ok(())
 }

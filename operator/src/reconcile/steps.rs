@@ -76,7 +76,7 @@ pub fn next(facts: &Facts<'_>, observed: &Observed) -> Next {
         Observed::Slot(slot) => slot,
     };
     if let Some(owner) = &slot.session {
-        if owner != facts.uid && slot.status != SlotStatus::Idle {
+        if owner.session() != Some(facts.uid) && slot.status != SlotStatus::Idle {
             return Next::Fail("the slot now runs another session's instance".into());
         }
     }
@@ -134,10 +134,13 @@ fn running(facts: &Facts<'_>, slot: &SlotState, wait: Duration) -> Next {
 mod tests {
     use super::*;
 
+    const ME: &str = "0b6f3c1e-6a2b-4a55-9f1e-0123456789ab";
+    const OTHER: &str = "1b6f3c1e-6a2b-4a55-9f1e-0123456789ab";
+
     fn facts(phase: Phase, now: Instant) -> Facts<'static> {
         Facts {
             phase,
-            uid: "me",
+            uid: ME,
             pushed: true,
             running_for: None,
             max_duration: None,
@@ -152,7 +155,7 @@ mod tests {
     fn slot(status: SlotStatus, session: Option<&str>) -> Observed {
         Observed::Slot(SlotState {
             status,
-            session: session.map(str::to_owned),
+            session: session.map(openspace_protocol::Owner::parse),
             viewers: Some(0),
             reason: Some("exit code 3".into()),
             unwatched_since: None,
@@ -166,7 +169,7 @@ mod tests {
         let now = Instant::now();
         let f = facts(Phase::Starting, now);
         assert_eq!(
-            next(&f, &slot(SlotStatus::Initializing, Some("me"))),
+            next(&f, &slot(SlotStatus::Initializing, Some(ME))),
             Next::Wait(SAFETY_RECHECK)
         );
         let polled = Facts {
@@ -177,16 +180,13 @@ mod tests {
             next(&polled, &slot(SlotStatus::Initializing, None)),
             Next::Wait(Duration::from_secs(5))
         );
-        assert_eq!(
-            next(&f, &slot(SlotStatus::Running, Some("me"))),
-            Next::Ready
-        );
+        assert_eq!(next(&f, &slot(SlotStatus::Running, Some(ME))), Next::Ready);
         assert_eq!(
             next(&f, &slot(SlotStatus::Idle, None)),
             Next::Fail("the instance ended before it was ready: exit code 3".into())
         );
         assert!(matches!(
-            next(&f, &slot(SlotStatus::Running, Some("other"))),
+            next(&f, &slot(SlotStatus::Running, Some(OTHER))),
             Next::Fail(_)
         ));
     }
@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn running_resizes_ends_on_time_and_wakes_at_the_next_deadline() {
         let now = Instant::now();
-        let running = slot(SlotStatus::Running, Some("me"));
+        let running = slot(SlotStatus::Running, Some(ME));
         let resize = Facts {
             resize_to: Some(Resolution {
                 width: 640,
@@ -273,7 +273,7 @@ mod tests {
             idle_timeout: Some(Duration::from_secs(10)),
             ..facts(Phase::Running, t0 + Duration::from_secs(4))
         };
-        let watched = slot(SlotStatus::Running, Some("me"));
+        let watched = slot(SlotStatus::Running, Some(ME));
         assert_eq!(
             next(&f, &watched),
             Next::Wait(SAFETY_RECHECK),

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::core::{Selector, SelectorExt};
-use openspace_protocol::{Answer, Request, SlotStatus};
+use openspace_protocol::{Answer, Owner, Request, SlotStatus};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -64,9 +64,11 @@ impl Reply {
         let sessions = answer.slots.as_ref().map(|slots| {
             let mut owners = HashMap::new();
             for slot in slots.iter().filter(|s| s.status != SlotStatus::Idle) {
-                if let Some(owner) = &slot.session {
+                // Only sessions are adopted; every busy slot is taken whoever owns it.
+                let owner = slot.session.as_deref().map(Owner::parse);
+                if let Some(Owner::Session(uid)) = owner {
                     // The first slot listed for an owner wins, should it hold several.
-                    owners.entry(owner.clone()).or_insert(slot.id);
+                    owners.entry(uid).or_insert(slot.id);
                 }
             }
             owners
@@ -359,6 +361,8 @@ mod tests {
         assert_eq!(d, Decision::NoServers);
     }
 
+    const UID: &str = "0b6f3c1e-6a2b-4a55-9f1e-0123456789ab";
+
     #[test]
     fn server_status_answers_become_replies() {
         let answer = Answer {
@@ -368,7 +372,7 @@ mod tests {
                 openspace_protocol::SlotInfo {
                     id: 0,
                     status: SlotStatus::Running,
-                    session: Some("u".into()),
+                    session: Some(UID.into()),
                 },
                 openspace_protocol::SlotInfo {
                     id: 1,
@@ -381,7 +385,7 @@ mod tests {
         let r = Reply::from_answer(&answer).unwrap();
         assert_eq!(
             (r.free, r.sessions),
-            (2, Some(HashMap::from([("u".to_string(), 0)])))
+            (2, Some(HashMap::from([(UID.to_string(), 0)])))
         );
         let seed = Answer {
             running: Some(3),
