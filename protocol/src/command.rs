@@ -7,6 +7,12 @@
 //! (`"none"` on success) and `id`. Fields this project adds (`session`, `width`, `height`,
 //! `profile`, `reason`, `slots`, `detail`, the `WATCH` command) are optional, so clients of the
 //! original supervisor keep working.
+//!
+//! Warm pools (extensions): START with `"warm": true` and a pool owner (`session` =
+//! `pool:UID`, see [`crate::owner`]) starts an instance no session owns yet; SERVER_STATUS
+//! counts those apart in `warm`; `CLAIM {id, session}` binds a warm RUNNING instance to a
+//! session and answers a new viewer `token` (a warm START answers none); STATUS then says which
+//! pool the instance came from in `pool`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -34,6 +40,11 @@ pub mod errors {
     pub const INVALID_SESSION: &str = "invalid session";
     pub const INVALID_PROFILE: &str = "invalid profile";
     pub const SHUTTING_DOWN: &str = "shutting down";
+    /// CLAIM of an instance another session claimed already.
+    pub const ALREADY_CLAIMED: &str = "already claimed";
+    /// CLAIM of an instance that is not a warm RUNNING one (still initialising, stopping, or
+    /// started for a session), or by a session that owns another instance.
+    pub const NOT_CLAIMABLE: &str = "not claimable";
 }
 
 /// The state of one slot, as STATUS reports it. `Invalid` only ever answers a bad id.
@@ -78,6 +89,11 @@ pub enum Request {
     ServerStatus,
     /// Extension: keep the connection open and push a STATUS message on every slot change.
     Watch,
+    /// Extension: bind warm instance `id` to `session` (answers a new viewer token).
+    Claim {
+        id: u32,
+        session: String,
+    },
 }
 
 /// START's optional extensions. A bare `{"command":"START"}` is all defaults.
@@ -93,6 +109,10 @@ pub struct StartRequest {
     pub height: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// Start a warm instance for the pool named by `session` (`pool:UID`): no session owns it
+    /// until CLAIM, a plain START never gets it, and START answers no token for it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warm: bool,
 }
 
 impl Request {
@@ -105,6 +125,7 @@ impl Request {
             Self::Status { .. } => "STATUS",
             Self::ServerStatus => "SERVER_STATUS",
             Self::Watch => "WATCH",
+            Self::Claim { .. } => "CLAIM",
         }
     }
 
@@ -158,12 +179,31 @@ impl Request {
             }
             "SERVER_STATUS" => Ok(Request::ServerStatus),
             "WATCH" => Ok(Request::Watch),
+            "CLAIM" => {
+                let id = fields.id()?;
+                let session = fields.session(Some(id.into()))?.ok_or_else(|| {
+                    fields.error(
+                        Some(id.into()),
+                        errors::INVALID_SESSION,
+                        "CLAIM needs the claiming \"session\"",
+                    )
+                })?;
+                if crate::Owner::parse(&session).pool_uid().is_some() {
+                    return Err(fields.error(
+                        Some(id.into()),
+                        errors::INVALID_SESSION,
+                        "a pool cannot claim an instance; name the session",
+                    ));
+                }
+                Ok(Request::Claim { id, session })
+            }
             other => Err(ParseError {
                 command: Some(other.to_owned()),
                 id: None,
                 error: format!("{}{}", errors::UNKNOWN_COMMAND_PREFIX, truncate(other, 64)),
-                detail: "known commands: START, STOP, RESOLUTION, STATUS, SERVER_STATUS, WATCH"
-                    .to_owned(),
+                detail:
+                    "known commands: START, STOP, RESOLUTION, STATUS, SERVER_STATUS, WATCH, CLAIM"
+                        .to_owned(),
             }),
         }
     }
@@ -307,18 +347,27 @@ impl Fields<'_> {
                 "give both \"width\" and \"height\", or neither",
             ));
         }
-        let session = self.optional_string("session", errors::INVALID_SESSION)?;
-        if let Some(s) = session {
-            if s.is_empty()
-                || s.chars().count() > MAX_SESSION_CHARS
-                || s.chars().any(char::is_control)
-            {
+        let session = self.session(None)?;
+        let warm = match self.map.get("warm") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
                 return Err(self.error(
                     None,
-                    errors::INVALID_SESSION,
-                    format!("session must be 1..={MAX_SESSION_CHARS} printable characters"),
-                ));
+                    errors::INVALID_MESSAGE,
+                    format!("warm must be true or false, got {}", kind_of(other)),
+                ))
             }
+        };
+        let pool_owner = session
+            .as_deref()
+            .is_some_and(|s| crate::Owner::parse(s).pool_uid().is_some());
+        if warm && !pool_owner {
+            return Err(self.error(
+                None,
+                errors::INVALID_SESSION,
+                "a warm START needs a pool owner: \"session\":\"pool:UID\"",
+            ));
         }
         let profile = self.optional_string("profile", errors::INVALID_PROFILE)?;
         if let Some(p) = profile {
@@ -340,11 +389,32 @@ impl Fields<'_> {
             }
         }
         Ok(StartRequest {
-            session: session.map(str::to_owned),
+            session,
             width,
             height,
             profile: profile.map(str::to_owned),
+            warm,
         })
+    }
+
+    /// The optional `session` owner: 1..=256 printable characters.
+    fn session(&self, id: Option<i64>) -> Result<Option<String>, ParseError> {
+        let session = self
+            .optional_string("session", errors::INVALID_SESSION)
+            .map_err(|e| ParseError { id, ..e })?;
+        if let Some(s) = session {
+            if s.is_empty()
+                || s.chars().count() > MAX_SESSION_CHARS
+                || s.chars().any(char::is_control)
+            {
+                return Err(self.error(
+                    id,
+                    errors::INVALID_SESSION,
+                    format!("session must be 1..={MAX_SESSION_CHARS} printable characters"),
+                ));
+            }
+        }
+        Ok(session.map(str::to_owned))
     }
 }
 
@@ -416,6 +486,13 @@ pub struct Answer {
     /// `maxDuration` with it, so no decision compares two machines' wall clocks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running_ms: Option<u64>,
+    /// SERVER_STATUS: how many busy slots hold warm (unclaimed) instances; `running` counts them
+    /// too, as it counts every slot that is not IDLE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<u32>,
+    /// STATUS, CLAIM: the pool owner (`pool:UID`) a claimed instance was warm for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
 }
 
 fn minus_one() -> i64 {
@@ -441,6 +518,8 @@ impl Default for Answer {
             token: None,
             viewers: None,
             running_ms: None,
+            warm: None,
+            pool: None,
         }
     }
 }
@@ -478,267 +557,5 @@ impl Answer {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn err(text: &str) -> ParseError {
-        Request::parse(text).expect_err(text)
-    }
-
-    #[test]
-    fn parses_every_command_of_the_seed() {
-        assert_eq!(
-            Request::parse(r#"{"command":"START"}"#),
-            Ok(Request::Start(StartRequest::default()))
-        );
-        assert_eq!(
-            Request::parse(r#"{"command":"STOP","id":2}"#),
-            Ok(Request::Stop { id: 2 })
-        );
-        assert_eq!(
-            Request::parse(r#"{"command":"STATUS","id":0}"#),
-            Ok(Request::Status { id: 0 })
-        );
-        assert_eq!(
-            Request::parse(r#"{"command":"RESOLUTION","id":1,"width":1920,"height":1080}"#),
-            Ok(Request::Resolution {
-                id: 1,
-                width: 1920,
-                height: 1080
-            })
-        );
-        assert_eq!(
-            Request::parse(r#"{"command":"SERVER_STATUS"}"#),
-            Ok(Request::ServerStatus)
-        );
-        assert_eq!(Request::parse(r#"{"command":"WATCH"}"#), Ok(Request::Watch));
-    }
-
-    #[test]
-    fn start_extensions_are_validated() {
-        assert_eq!(
-            Request::parse(
-                r#"{"command":"START","session":"uid-1","width":640,"height":480,"profile":"mars"}"#
-            ),
-            Ok(Request::Start(StartRequest {
-                session: Some("uid-1".into()),
-                width: Some(640),
-                height: Some(480),
-                profile: Some("mars".into()),
-            }))
-        );
-        assert_eq!(
-            err(r#"{"command":"START","width":640}"#).error,
-            errors::INVALID_RESOLUTION
-        );
-        assert_eq!(
-            err(r#"{"command":"START","width":8,"height":480}"#).error,
-            errors::INVALID_RESOLUTION
-        );
-        assert_eq!(
-            err(r#"{"command":"START","profile":"a b"}"#).error,
-            errors::INVALID_PROFILE
-        );
-        assert_eq!(
-            err(r#"{"command":"START","profile":"-rf"}"#).error,
-            errors::INVALID_PROFILE
-        );
-        assert_eq!(
-            err(r#"{"command":"START","session":""}"#).error,
-            errors::INVALID_SESSION
-        );
-        assert_eq!(
-            err(r#"{"command":"START","session":7}"#).error,
-            errors::INVALID_SESSION
-        );
-    }
-
-    #[test]
-    fn bad_messages_get_the_documented_errors() {
-        let e = err("not json");
-        assert_eq!(
-            (e.error.as_str(), e.command, e.id),
-            (errors::JSON_DECODE, None, None)
-        );
-        assert_eq!(err("[1,2]").error, errors::INVALID_MESSAGE);
-        assert_eq!(err(r#"{"id":1}"#).error, errors::MISSING_COMMAND);
-        assert_eq!(err(r#"{"command":5}"#).error, errors::INVALID_MESSAGE);
-        let e = err(r#"{"command":"REBOOT"}"#);
-        assert_eq!(e.error, "invalid message received: REBOOT");
-        assert_eq!(e.command.as_deref(), Some("REBOOT"));
-        assert_eq!(err(r#"{"command":"STOP"}"#).error, errors::MISSING_ID);
-        let e = err(r#"{"command":"STOP","id":-1}"#);
-        assert_eq!((e.error.as_str(), e.id), (errors::INVALID_ID, Some(-1)));
-        assert_eq!(
-            err(r#"{"command":"STATUS","id":"0"}"#).error,
-            errors::INVALID_ID
-        );
-        assert_eq!(
-            err(r#"{"command":"STATUS","id":1.5}"#).error,
-            errors::INVALID_ID
-        );
-        assert_eq!(
-            err(r#"{"command":"STATUS","id":1e30}"#).error,
-            errors::INVALID_ID
-        );
-        assert_eq!(
-            err(r#"{"command":"STATUS","id":99999999999}"#).error,
-            errors::INVALID_ID
-        );
-        let e = err(r#"{"command":"RESOLUTION","id":1,"width":1920}"#);
-        assert_eq!(
-            (e.error.as_str(), e.id),
-            (errors::INVALID_RESOLUTION, Some(1))
-        );
-        assert_eq!(
-            err(r#"{"command":"RESOLUTION","id":1,"width":1920,"height":5000}"#).error,
-            errors::INVALID_RESOLUTION
-        );
-    }
-
-    #[test]
-    fn error_answers_echo_what_was_known() {
-        let a = err(r#"{"command":"STOP","id":-3}"#).answer();
-        assert_eq!(a.command.as_deref(), Some("STOP"));
-        assert_eq!(a.id, -3);
-        let a = err("{").answer();
-        assert!(!a.to_json().contains("\"command\""));
-        assert_eq!(a.id, -1);
-    }
-
-    #[test]
-    fn answers_of_the_original_decode() {
-        let a: Answer = serde_json::from_str(
-            r#"{"command":"SERVER_STATUS","error":"none","id":0,"running":1,"total":3}"#,
-        )
-        .unwrap();
-        assert_eq!((a.running, a.total, a.is_ok()), (Some(1), Some(3), true));
-        let a: Answer = serde_json::from_str(r#"{"error":"json decode error"}"#).unwrap();
-        assert_eq!((a.id, a.is_ok()), (-1, false));
-    }
-
-    #[test]
-    fn slot_status_strings_match_the_seed() {
-        for s in [
-            SlotStatus::Idle,
-            SlotStatus::Initializing,
-            SlotStatus::Running,
-            SlotStatus::Deinitializing,
-            SlotStatus::Invalid,
-        ] {
-            assert_eq!(
-                serde_json::to_value(s).unwrap(),
-                Value::String(s.as_str().into())
-            );
-        }
-    }
-
-    mod properties {
-        use super::super::*;
-        use proptest::prelude::*;
-
-        fn request() -> impl Strategy<Value = Request> {
-            let id = any::<u32>();
-            let start = (
-                proptest::option::of("[ -~]{1,64}"),
-                proptest::option::of((WIDTH_RANGE, HEIGHT_RANGE)),
-                proptest::option::of("[A-Za-z0-9_][A-Za-z0-9._-]{0,30}"),
-            )
-                .prop_map(|(session, size, profile)| {
-                    Request::Start(StartRequest {
-                        session,
-                        width: size.map(|s| s.0),
-                        height: size.map(|s| s.1),
-                        profile,
-                    })
-                });
-            prop_oneof![
-                start,
-                id.prop_map(|id| Request::Stop { id }),
-                id.prop_map(|id| Request::Status { id }),
-                (id, WIDTH_RANGE, HEIGHT_RANGE)
-                    .prop_map(|(id, width, height)| Request::Resolution { id, width, height }),
-                Just(Request::ServerStatus),
-                Just(Request::Watch),
-            ]
-        }
-
-        /// JSON objects made of the protocol's own keys and plausible-but-wrong values.
-        fn near_miss() -> impl Strategy<Value = Value> {
-            let leaf = prop_oneof![
-                Just(Value::Null),
-                any::<bool>().prop_map(Value::from),
-                any::<i64>().prop_map(Value::from),
-                any::<f64>().prop_map(
-                    |f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
-                ),
-                prop_oneof![
-                    Just("START"),
-                    Just("STOP"),
-                    Just("STATUS"),
-                    Just("RESOLUTION"),
-                    Just("SERVER_STATUS"),
-                    Just("WATCH"),
-                    Just("start"),
-                    Just("")
-                ]
-                .prop_map(Value::from),
-                ".{0,20}".prop_map(Value::from),
-            ];
-            let value = leaf.prop_recursive(2, 8, 4, |inner| {
-                prop_oneof![
-                    proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                    proptest::collection::btree_map(".{0,4}", inner, 0..3)
-                        .prop_map(|m| Value::Object(m.into_iter().collect())),
-                ]
-            });
-            let key = prop_oneof![
-                Just("command"),
-                Just("id"),
-                Just("width"),
-                Just("height"),
-                Just("session"),
-                Just("profile"),
-                Just("x")
-            ];
-            proptest::collection::btree_map(key, value, 0..6).prop_map(|m| {
-                Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
-            })
-        }
-
-        proptest! {
-            #[test]
-            fn every_request_survives_the_wire(request in request()) {
-                let text = serde_json::to_string(&request).unwrap();
-                prop_assert_eq!(Request::parse(&text), Ok(request));
-            }
-
-            #[test]
-            fn any_text_is_answered_without_panicking(text in ".{0,200}") {
-                if let Err(e) = Request::parse(&text) {
-                    let answer: Answer = serde_json::from_str(&e.answer().to_json()).unwrap();
-                    prop_assert!(!answer.is_ok());
-                }
-            }
-
-            #[test]
-            fn near_misses_are_accepted_only_when_valid(value in near_miss()) {
-                let text = value.to_string();
-                match Request::parse(&text) {
-                    // Whatever was accepted means the same when sent again.
-                    Ok(request) => {
-                        let again = serde_json::to_string(&request).unwrap();
-                        prop_assert_eq!(Request::parse(&again), Ok(request));
-                    }
-                    // Every refusal names an error, explains it, and echoes a known id only.
-                    Err(e) => {
-                        prop_assert!(e.error != errors::NONE && !e.detail.is_empty());
-                        if let Some(id) = e.id {
-                            prop_assert_eq!(value.get("id").and_then(Value::as_i64), Some(id));
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
+#[path = "command_tests.rs"]
+mod tests;

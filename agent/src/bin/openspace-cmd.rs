@@ -92,6 +92,7 @@ async fn run(cli: Cli) -> Result<bool, Box<dyn std::error::Error>> {
             width,
             height,
             profile,
+            warm: false,
         }),
         Cmd::Stop { id } => Request::Stop { id },
         Cmd::Status { id } => Request::Status { id },

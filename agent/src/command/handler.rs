@@ -11,7 +11,7 @@ pub fn handle(supervisor: &Arc<Supervisor>, request: Request) -> Answer {
     match request {
         Request::Start(start) => match supervisor.start(start) {
             Ok(started) => Answer {
-                token: Some(started.token),
+                token: started.token,
                 ..Answer::ok(command, started.id.into())
             },
             Err(e) => failed(supervisor, command, -1, e),
@@ -39,10 +39,25 @@ pub fn handle(supervisor: &Arc<Supervisor>, request: Request) -> Answer {
                 ..failed(supervisor, command, id.into(), e)
             },
         },
+        Request::Claim { id, session } => match supervisor.claim(id, &session) {
+            Ok(claimed) => {
+                let view = supervisor.view(id).ok();
+                Answer {
+                    token: Some(claimed.token),
+                    session: Some(session),
+                    width: view.as_ref().and_then(|v| v.resolution).map(|r| r.width),
+                    height: view.as_ref().and_then(|v| v.resolution).map(|r| r.height),
+                    pool: view.and_then(|v| v.pool),
+                    ..Answer::ok(command, id.into())
+                }
+            }
+            Err(e) => failed(supervisor, command, id.into(), e),
+        },
         Request::ServerStatus => {
-            let (busy, views) = supervisor.server_status();
+            let (busy, warm, views) = supervisor.server_status();
             Answer {
                 running: Some(busy),
+                warm: Some(warm),
                 total: Some(supervisor.capacity()),
                 slots: Some(views.iter().map(SlotView::info).collect()),
                 // The seed's example answers with id 0; there is no slot to name.
@@ -70,6 +85,7 @@ pub fn status_answer(view: &SlotView) -> Answer {
         height: view.resolution.map(|r| r.height),
         profile: view.profile.clone(),
         reason: view.reason.clone(),
+        pool: view.pool.clone(),
         viewers: view.viewers,
         running_ms: view
             .running_for
@@ -98,6 +114,16 @@ fn failed(supervisor: &Supervisor, command: &str, id: i64, error: SlotError) -> 
         SlotError::ShuttingDown => (
             errors::SHUTTING_DOWN,
             "the rendering server is shutting down".to_owned(),
+        ),
+        SlotError::AlreadyClaimed => (
+            errors::ALREADY_CLAIMED,
+            format!("instance {id} belongs to another session"),
+        ),
+        SlotError::NotClaimable => (
+            errors::NOT_CLAIMABLE,
+            format!(
+                "instance {id} is not a warm RUNNING instance, or the session owns another one"
+            ),
         ),
     };
     Answer::failed(command, id, code, detail)

@@ -163,7 +163,7 @@ impl CommandServer {
                     Ok(view) => vec![text_of(&status_answer(&view))],
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::debug!(missed, "WATCH subscriber lagged; resending every slot");
-                        let (_, views) = self.supervisor.server_status();
+                        let (_, _, views) = self.supervisor.server_status();
                         views.iter().map(|v| text_of(&status_answer(v))).collect()
                     }
                     Err(broadcast::error::RecvError::Closed) => {

@@ -17,7 +17,12 @@ pub struct Resolution {
 /// What an instance is started with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceSpec {
+    /// The owner: a session, or while `warm` the pool that started it.
     pub session: Option<String>,
+    /// Started ahead of demand for a pool; no session owns it until CLAIM.
+    pub warm: bool,
+    /// After CLAIM: the pool owner the instance was warm for.
+    pub pool: Option<String>,
     pub resolution: Resolution,
     pub profile: String,
     /// Viewers of this instance must present it (when the agent enforces tokens).
@@ -40,6 +45,10 @@ pub struct SlotView {
     /// How long a RUNNING instance has been running (set by the supervisor, which keeps the
     /// clock; the table has none).
     pub running_for: Option<std::time::Duration>,
+    /// A warm instance no session has claimed yet.
+    pub warm: bool,
+    /// The pool owner a claimed instance was warm for.
+    pub pool: Option<String>,
 }
 
 impl SlotView {
@@ -83,6 +92,15 @@ pub enum StopOutcome {
     AlreadyStopping,
 }
 
+/// What CLAIM hands back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// The viewer token now valid for the instance.
+    pub token: String,
+    /// The session had claimed it already (a retried CLAIM); nothing changed.
+    pub again: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SlotError {
     #[error("no available slots")]
@@ -94,6 +112,12 @@ pub enum SlotError {
     /// The supervisor refuses new instances while the agent shuts down.
     #[error("shutting down")]
     ShuttingDown,
+    /// CLAIM of an instance another session holds.
+    #[error("already claimed")]
+    AlreadyClaimed,
+    /// CLAIM of an instance that is not warm and RUNNING, or by a session with another instance.
+    #[error("not claimable")]
+    NotClaimable,
 }
 
 #[derive(Debug, Clone)]
@@ -130,9 +154,18 @@ impl SlotTable {
         self.slots.iter().filter(|s| s.status == status).count()
     }
 
+    /// Slots holding warm (unclaimed) instances, as SERVER_STATUS's `warm` counts them.
+    pub fn warm(&self) -> u32 {
+        self.slots
+            .iter()
+            .filter(|s| s.status != SlotStatus::Idle && s.spec.as_ref().is_some_and(|sp| sp.warm))
+            .count() as u32
+    }
+
     /// Takes the lowest IDLE slot for a new instance, unless the session already holds a live one.
+    /// A warm instance always takes a new slot: one pool owns many.
     pub fn start(&mut self, spec: InstanceSpec) -> Result<Started, SlotError> {
-        if let Some(session) = &spec.session {
+        if let Some(session) = spec.session.as_deref().filter(|_| !spec.warm) {
             if let Some(id) = self.live_slot_of(session) {
                 return Ok(Started::Existing(id));
             }
@@ -153,14 +186,54 @@ impl SlotTable {
         }))
     }
 
+    /// The session's live instance; warm instances belong to no session and never count.
     fn live_slot_of(&self, session: &str) -> Option<u32> {
         self.slots
             .iter()
             .position(|s| {
                 matches!(s.status, SlotStatus::Initializing | SlotStatus::Running)
-                    && s.spec.as_ref().and_then(|sp| sp.session.as_deref()) == Some(session)
+                    && s.spec
+                        .as_ref()
+                        .is_some_and(|sp| !sp.warm && sp.session.as_deref() == Some(session))
             })
             .map(|i| i as u32)
+    }
+
+    /// CLAIM: binds warm RUNNING instance `id` to `session` with the viewer token `token`
+    /// (the warm one is dropped). A claim by the session that holds it already answers its token.
+    pub fn claim(&mut self, id: u32, session: &str, token: String) -> Result<Claimed, SlotError> {
+        let holder = self.live_slot_of(session);
+        let slot = self
+            .slots
+            .get_mut(id as usize)
+            .ok_or(SlotError::InvalidId)?;
+        let live = matches!(slot.status, SlotStatus::Initializing | SlotStatus::Running);
+        let Some(spec) = slot.spec.as_mut().filter(|_| live) else {
+            return Err(match slot.status {
+                SlotStatus::Deinitializing => SlotError::NotClaimable,
+                _ => SlotError::NotRunning,
+            });
+        };
+        if !spec.warm {
+            return if spec.session.as_deref() == Some(session) {
+                Ok(Claimed {
+                    token: spec.token.clone(),
+                    again: true,
+                })
+            } else {
+                Err(SlotError::AlreadyClaimed)
+            };
+        }
+        if slot.status != SlotStatus::Running || holder.is_some() {
+            return Err(SlotError::NotClaimable);
+        }
+        spec.warm = false;
+        spec.pool = spec.session.replace(session.to_owned());
+        spec.token = token.clone();
+        Ok(Claimed {
+            token,
+            again: false,
+        })
     }
 
     fn current(&mut self, key: InstanceKey) -> Option<&mut Slot> {
@@ -255,6 +328,8 @@ impl SlotTable {
             reason: slot.reason.clone(),
             viewers: None,
             running_for: None,
+            warm: spec.is_some_and(|s| s.warm) && slot.status != SlotStatus::Idle,
+            pool: spec.and_then(|s| s.pool.clone()),
         })
     }
 
@@ -282,6 +357,8 @@ mod tests {
     fn spec(session: Option<&str>) -> InstanceSpec {
         InstanceSpec {
             session: session.map(str::to_owned),
+            warm: false,
+            pool: None,
             resolution: Resolution {
                 width: 1280,
                 height: 720,
@@ -397,5 +474,74 @@ mod tests {
         new_key(t.start(spec(None)));
         assert_eq!(t.stop_all().len(), 3);
         assert_eq!(t.count(SlotStatus::Deinitializing), 3);
+    }
+
+    fn warm(pool: &str) -> InstanceSpec {
+        InstanceSpec {
+            warm: true,
+            ..spec(Some(pool))
+        }
+    }
+
+    #[test]
+    fn warm_instances_are_counted_apart_and_never_handed_to_a_plain_start() {
+        let mut t = SlotTable::new(3);
+        let a = new_key(t.start(warm("pool:p")));
+        let b = new_key(t.start(warm("pool:p")));
+        assert_ne!(a.id, b.id, "one pool owns many warm instances");
+        assert_eq!((t.busy(), t.warm()), (2, 2));
+        // Even a START naming the pool's owner gets a new slot, not a warm one.
+        assert_eq!(new_key(t.start(spec(Some("pool:p")))).id, 2);
+        assert_eq!(t.start(spec(None)), Err(SlotError::NoAvailableSlots));
+        assert!(t.view(a.id).unwrap().warm);
+    }
+
+    #[test]
+    fn claim_binds_a_running_warm_instance_once_with_a_new_token() {
+        let mut t = SlotTable::new(3);
+        let a = new_key(t.start(warm("pool:p")));
+        assert_eq!(
+            t.claim(a.id, "s1", "new".into()),
+            Err(SlotError::NotClaimable),
+            "still initialising"
+        );
+        assert!(t.mark_running(a));
+        assert_eq!(
+            t.claim(a.id, "s1", "new".into()),
+            Ok(Claimed {
+                token: "new".into(),
+                again: false
+            })
+        );
+        let v = t.view(a.id).unwrap();
+        assert_eq!(
+            (v.session.as_deref(), v.pool.as_deref(), v.warm),
+            (Some("s1"), Some("pool:p"), false)
+        );
+        assert_eq!(t.token(a.id), Some("new"), "the warm token is gone");
+        assert_eq!(
+            t.claim(a.id, "s1", "other".into()),
+            Ok(Claimed {
+                token: "new".into(),
+                again: true
+            }),
+            "a retried claim answers the same"
+        );
+        assert_eq!(
+            t.claim(a.id, "s2", "x".into()),
+            Err(SlotError::AlreadyClaimed)
+        );
+        assert_eq!(t.warm(), 0);
+        // START by the claiming session finds its instance (the operator's restart path).
+        assert_eq!(t.start(spec(Some("s1"))), Ok(Started::Existing(a.id)));
+        // A session that holds an instance cannot claim a second one.
+        let b = new_key(t.start(warm("pool:p")));
+        assert!(t.mark_running(b));
+        assert_eq!(
+            t.claim(b.id, "s1", "y".into()),
+            Err(SlotError::NotClaimable)
+        );
+        assert_eq!(t.claim(2, "s3", "z".into()), Err(SlotError::NotRunning));
+        assert_eq!(t.claim(7, "s3", "z".into()), Err(SlotError::InvalidId));
     }
 }

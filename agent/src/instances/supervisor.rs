@@ -14,7 +14,8 @@ use tokio_util::task::TaskTracker;
 use super::kinds::{InstanceConfig, InstanceKind};
 use super::lifecycle::{self, Ending};
 use super::slots::{
-    InstanceKey, InstanceSpec, Resolution, SlotError, SlotTable, SlotView, Started, StopOutcome,
+    Claimed, InstanceKey, InstanceSpec, Resolution, SlotError, SlotTable, SlotView, Started,
+    StopOutcome,
 };
 use crate::command::protocol::{SlotStatus, StartRequest};
 use crate::media::pipeline::Pipeline;
@@ -57,8 +58,9 @@ pub struct StartOk {
     pub id: u32,
     /// The session already held this live instance; nothing new was started.
     pub existing: bool,
-    /// The instance's access token for viewers.
-    pub token: String,
+    /// The instance's access token for viewers; none for a warm instance (its token never
+    /// leaves the agent: CLAIM answers a new one).
+    pub token: Option<String>,
 }
 
 /// 128 random bits, hex.
@@ -116,6 +118,8 @@ impl Supervisor {
         });
         let spec = InstanceSpec {
             session: request.session,
+            warm: request.warm,
+            pool: None,
             resolution,
             profile: request
                 .profile
@@ -132,7 +136,7 @@ impl Supervisor {
                 return Ok(StartOk {
                     id,
                     existing: true,
-                    token,
+                    token: Some(token),
                 });
             }
             Started::New(key) => key,
@@ -143,7 +147,7 @@ impl Supervisor {
         self.metrics.starts.inc();
         drop(state);
         let this = Arc::clone(self);
-        let access = spec.token.clone();
+        let access = (!spec.warm).then(|| spec.token.clone());
         self.tasks
             .spawn(async move { this.run(key, spec, token).await });
         Ok(StartOk {
@@ -151,6 +155,17 @@ impl Supervisor {
             existing: false,
             token: access,
         })
+    }
+
+    /// CLAIM: warm instance `id` now belongs to `session`, with a new viewer token.
+    pub fn claim(&self, id: u32, session: &str) -> Result<Claimed, SlotError> {
+        let mut state = self.lock();
+        let claimed = state.table.claim(id, session, new_token())?;
+        if !claimed.again {
+            tracing::info!(instance = id, session, "warm instance claimed");
+            self.publish(&state, id);
+        }
+        Ok(claimed)
     }
 
     /// STOP: the slot goes DEINITIALIZING now and IDLE when its process is gone.
@@ -252,10 +267,10 @@ impl Supervisor {
             .collect()
     }
 
-    /// SERVER_STATUS: (busy slots, every slot).
-    pub fn server_status(&self) -> (u32, Vec<SlotView>) {
+    /// SERVER_STATUS: (busy slots, warm slots among them, every slot).
+    pub fn server_status(&self) -> (u32, u32, Vec<SlotView>) {
         let state = self.lock();
-        (state.table.busy(), self.views(&state))
+        (state.table.busy(), state.table.warm(), self.views(&state))
     }
 
     /// Every slot now, and every change from now on, with nothing missed in between.

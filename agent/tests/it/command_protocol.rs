@@ -539,6 +539,7 @@ async fn start_extensions_and_session_ownership() {
         width: Some(800),
         height: Some(600),
         profile: Some("mars".into()),
+        warm: false,
     });
     let first = call(&mut client, start.clone()).await;
     let again = call(&mut client, start).await;

@@ -49,6 +49,7 @@ async fn placeholders_and_environment_reach_the_program() {
         width: Some(1920),
         height: Some(1080),
         profile: Some("mars".into()),
+        warm: false,
     });
     assert_eq!(call(&mut client, second).await.id, 1);
     let deadline = Instant::now() + TIMEOUT;

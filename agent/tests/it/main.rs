@@ -10,4 +10,5 @@ mod command_protocol;
 mod instance_api;
 mod instances;
 mod signaling;
+mod warm;
 mod x11;

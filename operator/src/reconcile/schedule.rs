@@ -127,6 +127,7 @@ async fn start(
         width: Some(session.spec.resolution.width),
         height: Some(session.spec.resolution.height),
         profile: Some(session.spec.profile.clone()),
+        warm: false,
     });
     match ctx.links.call(server, &request).await {
         Ok(answer) if answer.is_ok() => match u32::try_from(answer.id) {
