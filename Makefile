@@ -22,14 +22,18 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) clippy -p openspace-agent --all-targets --features gstreamer --locked -- -D warnings
-	@$(CARGO) run --quiet --locked -p openspace-crds --bin crdgen | diff -u crds/openspacesession.yaml - \
-	  || { echo "crds/openspacesession.yaml is stale: run 'make crds' and commit it"; exit 1; }
+	@for crd in session pool; do \
+	  $(CARGO) run --quiet --locked -p openspace-crds --bin crdgen $$crd | diff -u crds/openspace$$crd.yaml - \
+	    || { echo "crds/openspace$$crd.yaml is stale: run 'make crds' and commit it"; exit 1; }; \
+	done
 	scripts/chart-check.sh
 
 ## Regenerates the CRD YAML from the Rust types (crds/src/lib.rs).
 crds:
-	$(CARGO) run --quiet -p openspace-crds --bin crdgen > crds/openspacesession.yaml
-	cp crds/openspacesession.yaml charts/openspace/crds/openspacesession.yaml
+	for crd in session pool; do \
+	  $(CARGO) run --quiet -p openspace-crds --bin crdgen $$crd > crds/openspace$$crd.yaml && \
+	  cp crds/openspace$$crd.yaml charts/openspace/crds/openspace$$crd.yaml || exit 1; \
+	done
 
 ## Unit and integration tests; the operator's run against a real etcd + kube-apiserver that
 ## e2e/control-plane starts for the duration (and always tears down).

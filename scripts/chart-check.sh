@@ -27,8 +27,10 @@ refuse() {
   grep -qE -- "$reason" "$out/err" || fail "refused $what, but not for /$reason/: $(cat "$out/err")"
 }
 
-cmp -s crds/openspacesession.yaml "$chart/crds/openspacesession.yaml" \
-  || fail "$chart/crds/openspacesession.yaml differs from crds/: run 'make crds'"
+for crd in openspacesession openspacepool; do
+  cmp -s "crds/$crd.yaml" "$chart/crds/$crd.yaml" \
+    || fail "$chart/crds/$crd.yaml differs from crds/: run 'make crds'"
+done
 
 "$helm" lint --strict "$chart" >/dev/null || "$helm" lint --strict "$chart"
 "$helm" lint --strict "$chart" --set ingress.enabled=true --set ingress.host=viewer.example.org >/dev/null \

@@ -1,6 +1,7 @@
 //! The `OpenSpaceSession` API (`openspace.io/v1alpha1`): one interactive OpenSpace stream that the
-//! operator schedules onto a rendering server (agent). The CRD YAML in `crds/` is generated from
-//! these types by `crdgen` and checked by CI, so the types are the single source of truth.
+//! operator schedules onto a rendering server (agent); and `OpenSpacePool` ([`pool`]), warm
+//! instances sessions claim. The CRD YAML in `crds/` is generated from these types by `crdgen`
+//! and checked by CI, so the types are the single source of truth.
 //!
 //! Validation lives in the schema where the apiserver can enforce it (v1.20 has no CEL rules):
 //! resolution bounds, the duration format, the phase enum.
@@ -11,6 +12,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, T
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+pub mod pool;
+pub use pool::{OpenSpacePool, OpenSpacePoolSpec, OpenSpacePoolStatus};
 
 /// What a session asks for.
 // Each `printcolumn(...)` repeats `type_ = "string"`; clippy takes that for a duplicated attribute.
@@ -58,9 +62,17 @@ pub struct OpenSpaceSessionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h|d))+$"))]
     pub idle_timeout: Option<String>,
+    /// An `OpenSpacePool` in this namespace: take one of its warm instances when one is ready,
+    /// else start cold as without it (the session never waits for the pool to refill).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub pool: Option<String>,
 }
 
-fn default_profile() -> String {
+pub(crate) fn default_profile() -> String {
     "default".to_owned()
 }
 
@@ -100,6 +112,15 @@ pub enum Phase {
     Failed,
 }
 
+/// How a session with `spec.pool` got its instance.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Start {
+    /// It claimed one of the pool's warm instances.
+    Warm,
+    /// None was ready: it started one as a session without a pool does.
+    Cold,
+}
+
 /// What the operator observed.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -131,6 +152,9 @@ pub struct OpenSpaceSessionStatus {
     /// (rounded to even, clamped to what it supports), from its STATUS and RESOLUTION answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<Resolution>,
+    /// With `spec.pool`: whether the instance was a claimed warm one or started cold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<Start>,
     /// Standard conditions: `Scheduled`, `Ready`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
