@@ -2,7 +2,8 @@
 //!
 //! Data flow: [`servers`] finds the agents; [`agents`] talks to them and follows their slots with
 //! WATCH; [`scheduler`] picks a server for new sessions; [`reconcile`] drives each session from
-//! Pending to Running and back to a free slot; [`orphans`] stops instances nobody owns.
+//! Pending to Running and back to a free slot; [`pools`] keeps warm instances that sessions
+//! claim; [`orphans`] stops instances nobody owns.
 
 pub mod agents;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod http;
 pub mod leader;
 pub mod metrics;
 pub mod orphans;
+pub mod pools;
 pub mod reconcile;
 pub mod scheduler;
 pub mod servers;
@@ -21,12 +23,13 @@ use futures::StreamExt;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{watcher, Controller};
 use kube::{Api, Client};
-use openspace_crds::{OpenSpaceSession, Phase};
+use openspace_crds::{OpenSpacePool, OpenSpaceSession, Phase};
 use tokio_util::sync::CancellationToken;
 
 use crate::agents::{Fleet, Links};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::pools::Pools;
 use crate::reconcile::Context;
 use crate::scheduler::Scheduler;
 use crate::servers::Directory;
@@ -152,6 +155,12 @@ async fn control(client: Client, config: Config, metrics: Metrics, stop: Cancell
         config.call_timeout,
         stop.child_token(),
     ));
+    let pool_api: Api<OpenSpacePool> = match &config.session_namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    let pool_controller = Controller::new(pool_api.clone(), watcher::Config::default());
+    let pools = Arc::new(Pools::new(pool_controller.store()));
     let reporter = Reporter {
         controller: "openspace-operator".into(),
         instance: config.lease.as_ref().map(|l| l.identity.clone()),
@@ -166,6 +175,7 @@ async fn control(client: Client, config: Config, metrics: Metrics, stop: Cancell
         scheduler,
         recorder,
         metrics.clone(),
+        pools.clone(),
         wakes,
     ));
     let sessions: Api<OpenSpaceSession> = match &ctx.config.session_namespace {
@@ -176,22 +186,45 @@ async fn control(client: Client, config: Config, metrics: Metrics, stop: Cancell
     let store = controller.store();
     tokio::spawn(orphans::run(
         sessions,
+        pool_api,
         ctx.clone(),
         ctx.config.orphan_sweep,
         stop.child_token(),
     ));
     tokio::spawn(count_phases(store, metrics, stop.child_token()));
-    let waker = ctx.clone();
-    let triggers = futures::stream::unfold(woken, |mut rx| async move {
-        rx.recv().await.map(|wake| (wake, rx))
-    })
-    .flat_map(move |wake| futures::stream::iter(waker.woken(&wake)));
-    controller
-        .reconcile_on(triggers)
+    // Each wake goes to the sessions and the pools it concerns.
+    let (session_wakes, session_woken) = tokio::sync::mpsc::unbounded_channel();
+    let (pool_wakes, pool_woken) = tokio::sync::mpsc::unbounded_channel();
+    let router = ctx.clone();
+    tokio::spawn(async move {
+        let mut woken = woken;
+        while let Some(wake) = woken.recv().await {
+            for session in router.woken(&wake) {
+                let _ = session_wakes.send(session);
+            }
+            for pool in router.pools.woken(&wake) {
+                let _ = pool_wakes.send(pool);
+            }
+        }
+    });
+    let sessions = controller
+        .reconcile_on(receive(session_woken))
+        .graceful_shutdown_on(stop.clone().cancelled_owned())
+        .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+    let pools = pool_controller
+        .reconcile_on(receive(pool_woken))
         .graceful_shutdown_on(stop.cancelled_owned())
-        .run(reconcile::reconcile, reconcile::error_policy, ctx)
-        .for_each(|_| futures::future::ready(()))
-        .await;
+        .run(pools::reconcile, pools::error_policy, ctx)
+        .for_each(|_| futures::future::ready(()));
+    futures::future::join(sessions, pools).await;
+}
+
+/// The items of `rx` as a stream.
+fn receive<T: Send + 'static>(
+    rx: tokio::sync::mpsc::UnboundedReceiver<T>,
+) -> impl futures::Stream<Item = T> + Send {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) })
 }
 
 /// Every phase, each at its [`phase_index`].

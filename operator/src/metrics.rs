@@ -20,6 +20,14 @@ pub struct Metrics {
     pub agent_call_errors: IntCounterVec,
     pub orphans_stopped: IntCounter,
     pub leader: IntGauge,
+    /// Warm instances RUNNING and unclaimed, per pool (namespace, pool).
+    pub pool_warm_ready: IntGaugeVec,
+    /// Sessions that claimed a warm instance.
+    pub pool_claims: IntCounter,
+    /// Sessions with a pool that found no warm instance ready and started cold.
+    pub pool_cold_starts: IntCounter,
+    /// Created -> CLAIM acknowledged.
+    pub claim_seconds: Histogram,
 }
 
 fn seconds(name: &str, help: &str) -> Histogram {
@@ -60,9 +68,31 @@ impl Metrics {
             .expect("static metric"),
             leader: IntGauge::new("leader", "1 while this replica holds the lease")
                 .expect("static metric"),
+            pool_warm_ready: IntGaugeVec::new(
+                Opts::new(
+                    "pool_warm_ready",
+                    "Warm instances ready and unclaimed, per pool",
+                ),
+                &["namespace", "pool"],
+            )
+            .expect("static metric"),
+            pool_claims: IntCounter::new(
+                "pool_claims_total",
+                "Sessions that claimed a warm instance",
+            )
+            .expect("static metric"),
+            pool_cold_starts: IntCounter::new(
+                "pool_cold_starts_total",
+                "Sessions with a pool that found no warm instance ready and started cold",
+            )
+            .expect("static metric"),
+            claim_seconds: seconds(
+                "claim_latency_seconds",
+                "Session created -> CLAIM of a warm instance acknowledged",
+            ),
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 8] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 12] = [
             Box::new(metrics.reconcile_seconds.clone()),
             Box::new(metrics.reconcile_errors.clone()),
             Box::new(metrics.sessions.clone()),
@@ -71,6 +101,10 @@ impl Metrics {
             Box::new(metrics.agent_call_errors.clone()),
             Box::new(metrics.orphans_stopped.clone()),
             Box::new(metrics.leader.clone()),
+            Box::new(metrics.pool_warm_ready.clone()),
+            Box::new(metrics.pool_claims.clone()),
+            Box::new(metrics.pool_cold_starts.clone()),
+            Box::new(metrics.claim_seconds.clone()),
         ];
         for collector in collectors {
             metrics

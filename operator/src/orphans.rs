@@ -1,6 +1,8 @@
 //! Instances whose session is gone (deleted while the operator was down, or a START whose
-//! session vanished) or over (Ended, Failed) are stopped. Only slots whose [`Owner`] is a session
-//! are touched: instances started by hand (`openspace-cmd`) are [`Owner::Other`].
+//! session vanished) or over (Ended, Failed) are stopped, and so are warm instances whose pool
+//! is gone (deleted while the operator was down or a server was out of reach). Only slots whose
+//! [`Owner`] is a session or a pool are touched: instances started by hand (`openspace-cmd`)
+//! are [`Owner::Other`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -8,7 +10,7 @@ use std::time::Duration;
 
 use kube::api::ListParams;
 use kube::Api;
-use openspace_crds::{OpenSpaceSession, Phase};
+use openspace_crds::{OpenSpacePool, OpenSpaceSession, Phase};
 use openspace_protocol::Owner;
 use tokio_util::sync::CancellationToken;
 
@@ -19,11 +21,12 @@ use crate::reconcile::{stop_if_ours, Context};
 /// cache, which may lag): one call per sweep.
 pub async fn run(
     sessions: Api<OpenSpaceSession>,
+    pools: Api<OpenSpacePool>,
     ctx: Arc<Context>,
     every: Duration,
     stop: CancellationToken,
 ) {
-    let mut suspects: HashSet<(String, u32, String)> = HashSet::new();
+    let mut suspects: HashSet<(String, u32, Owner)> = HashSet::new();
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -45,15 +48,26 @@ pub async fn run(
                 Some((s.metadata.uid.clone()?, Known { slot, done }))
             })
             .collect();
-        let now_suspect: HashSet<(String, u32, String)> = ctx
+        let pools: HashSet<String> = match pools.list(&ListParams::default()).await {
+            Ok(list) => list
+                .items
+                .into_iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .filter_map(|p| p.metadata.uid)
+                .collect(),
+            Err(e) => {
+                tracing::warn!("orphan sweep: cannot list pools: {e}");
+                continue;
+            }
+        };
+        let now_suspect: HashSet<(String, u32, Owner)> = ctx
             .fleet
             .owned_slots()
             .into_iter()
-            .filter_map(|(server, id, owner)| match owner {
-                Owner::Session(uid) => {
-                    is_orphan(&sessions, &server, id, &uid).then_some((server, id, uid))
-                }
-                Owner::Pool(_) | Owner::Other(_) => None,
+            .filter(|(server, id, owner)| match owner {
+                Owner::Session(uid) => is_orphan(&sessions, server, *id, uid),
+                Owner::Pool(uid) => !pools.contains(uid),
+                Owner::Other(_) => false,
             })
             .collect();
         tracing::debug!(
@@ -66,11 +80,11 @@ pub async fn run(
                 continue;
             };
             // Stopped only if the slot still runs that owner's instance.
-            match stop_if_ours(&ctx, &server, *id, &Owner::Session(owner.clone())).await {
+            match stop_if_ours(&ctx, &server, *id, owner).await {
                 Ok(()) => {
                     ctx.metrics.orphans_stopped.inc();
-                    tracing::warn!(server = %server_name, id, session = %owner,
-                        "stopped an instance whose session is gone or over");
+                    tracing::warn!(server = %server_name, id, %owner,
+                        "stopped an instance whose session or pool is gone or over");
                 }
                 Err(e) => tracing::warn!("stopping orphan: {e}"),
             }

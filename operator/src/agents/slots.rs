@@ -27,6 +27,8 @@ pub struct SlotState {
     /// The picture size the instance really has (width, height in pixels), as STATUS reports
     /// it: the agent answers the size applied, not the one asked for.
     pub size: Option<(u32, u32)>,
+    /// The pool a claimed instance was warm for (agents with warm pools only).
+    pub pool: Option<Owner>,
 }
 
 impl SlotState {
@@ -59,6 +61,7 @@ impl SlotState {
                 .filter(|_| status == SlotStatus::Running)
                 .and_then(|ms| now.checked_sub(Duration::from_millis(ms))),
             size: answer.width.zip(answer.height),
+            pool: answer.pool.as_deref().map(Owner::parse),
         })
     }
 
@@ -175,6 +178,43 @@ impl Fleet {
             }
         }
         found
+    }
+
+    /// The warm instances of pool `uid` (busy slots it owns) on live servers: (server, id, slot).
+    pub fn pool_slots(&self, uid: &str) -> Vec<(String, u32, SlotState)> {
+        let servers = self.servers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut found = Vec::new();
+        for (name, slots) in servers.iter().filter(|(_, s)| s.live) {
+            for (id, slot) in &slots.slots {
+                let pool = slot.session.as_ref().and_then(Owner::pool_uid);
+                if pool == Some(uid) && !slot.is_free() {
+                    found.push((name.clone(), *id, slot.clone()));
+                }
+            }
+        }
+        found.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        found
+    }
+
+    /// How many instances sessions claimed from pool `uid` still run, on live servers.
+    pub fn claimed_from(&self, uid: &str) -> u32 {
+        let servers = self.servers.lock().unwrap_or_else(|p| p.into_inner());
+        let from = |slot: &SlotState| {
+            let session = slot.session.as_ref().and_then(Owner::session).is_some();
+            let pool = slot.pool.as_ref().and_then(Owner::pool_uid);
+            session && pool == Some(uid) && !slot.is_free()
+        };
+        servers
+            .values()
+            .filter(|s| s.live)
+            .map(|s| s.slots.values().filter(|slot| from(slot)).count() as u32)
+            .sum()
+    }
+
+    /// The owner of slot `id` on `server` as last pushed (also of a slot that went IDLE after
+    /// a failure), if the server is watched live.
+    pub fn owner(&self, server: &str, id: u32) -> Option<Owner> {
+        self.slot(server, id).and_then(|s| s.session)
     }
 
     pub fn remove(&self, server: &str) {

@@ -24,6 +24,8 @@ pub enum Wake {
     Capacity,
     /// The server became unreachable or left: its sessions should look.
     Server(String),
+    /// A warm instance of this pool (by UID) changed.
+    Pool(String),
 }
 
 const RETRY_MIN: Duration = Duration::from_millis(200);
@@ -152,10 +154,13 @@ impl Watcher {
                 }
             }
             for owner in changes.owners {
-                // Only sessions are woken by their slot; other owners have no reconcile.
-                if let Owner::Session(uid) = owner {
-                    let _ = self.wake.send(Wake::Session(uid));
-                }
+                let wake = match owner {
+                    Owner::Session(uid) => Wake::Session(uid),
+                    Owner::Pool(uid) => Wake::Pool(uid),
+                    // Instances started by hand have no reconcile.
+                    Owner::Other(_) => continue,
+                };
+                let _ = self.wake.send(wake);
             }
             if changes.freed {
                 let _ = self.wake.send(Wake::Capacity);

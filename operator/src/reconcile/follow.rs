@@ -152,6 +152,7 @@ async fn ask_status(ctx: &Context, server: &Server, id: u32) -> Observed {
                     unwatched_since: None,
                     running_since: None,
                     size: None,
+                    pool: None,
                 }),
             }
         }

@@ -3,6 +3,7 @@
 //! `Starting` and `Running` ones are followed ([`follow`], deciding with [`steps`]); deletion
 //! runs [`cleanup`].
 
+mod claim;
 mod cleanup;
 mod follow;
 mod schedule;
@@ -30,6 +31,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::agents::{CallError, Fleet, Links, Wake};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::pools::Pools;
 use crate::scheduler::Scheduler;
 use crate::servers::Directory;
 
@@ -60,6 +62,8 @@ pub struct Context {
     pub scheduler: Scheduler,
     pub recorder: Recorder,
     pub metrics: Metrics,
+    /// Warm pools: their cache, claims and stops in progress, warm STARTs in flight.
+    pub pools: Arc<Pools>,
     wakes: UnboundedSender<Wake>,
     tracked: Mutex<HashMap<String, Tracked>>,
 }
@@ -99,6 +103,7 @@ impl Context {
         scheduler: Scheduler,
         recorder: Recorder,
         metrics: Metrics,
+        pools: Arc<Pools>,
         wakes: UnboundedSender<Wake>,
     ) -> Self {
         Self {
@@ -110,6 +115,7 @@ impl Context {
             scheduler,
             recorder,
             metrics,
+            pools,
             wakes,
             tracked: Mutex::default(),
         }
@@ -188,10 +194,17 @@ impl Context {
                 .filter(|t| t.server.as_deref() == Some(name) || t.waiting)
                 .map(|t| t.object.clone())
                 .collect(),
+            Wake::Pool(_) => Vec::new(),
         }
     }
 
-    fn event(&self, session: &OpenSpaceSession, warning: bool, reason: &str, note: String) {
+    pub(crate) fn event(
+        &self,
+        session: &OpenSpaceSession,
+        warning: bool,
+        reason: &str,
+        note: String,
+    ) {
         let event = Event {
             type_: if warning {
                 EventType::Warning

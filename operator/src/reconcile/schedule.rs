@@ -7,10 +7,11 @@ use tokio::time::Instant;
 
 use kube::core::Selector;
 use kube::runtime::controller::Action;
-use openspace_crds::{OpenSpaceSession, OpenSpaceSessionStatus, Phase};
+use openspace_crds::{OpenSpaceSession, OpenSpaceSessionStatus, Phase, Start};
 use openspace_protocol::command::errors;
 use openspace_protocol::{Request, StartRequest};
 
+use super::claim::{self, Claim};
 use super::status::{set_condition, READY, SCHEDULED};
 use super::{fail, now, since, Context, Error, Placed, Tracked};
 use crate::scheduler::Decision;
@@ -62,11 +63,31 @@ pub async fn run(
         }
         ctx.update(uid, |t| t.placed = None);
     }
+    let mut status = status;
+    // Why a session with a pool starts cold; said (Event, metric, status) only once it does.
+    let mut cold = None;
+    if let Some(pool) = session.spec.pool.as_deref() {
+        match claim::run(session, uid, pool, &status, selector.as_ref(), ctx).await? {
+            Claim::Done(action) => return Ok(action),
+            // Scheduling adopts it below.
+            Claim::Owned { warm } => {
+                if warm {
+                    status.start = Some(Start::Warm);
+                }
+            }
+            Claim::Cold(why) => cold = Some(why),
+        }
+    }
     // Waiting from now on, so a slot freed during this round wakes the session.
     ctx.update(uid, |t| t.waiting = true);
     for _ in 0..ATTEMPTS {
         match ctx.scheduler.ask(uid, selector.clone()).await {
             Decision::Adopt { server, id } => {
+                if session.spec.pool.is_some() {
+                    // A claim whose status write was lost (the WATCH cache was not live yet to
+                    // say so): the agent says whether the instance was a pool's.
+                    status.start = Some(adopted_start(ctx, &server, id).await);
+                }
                 let placed = Placed {
                     server: server.name.clone(),
                     id,
@@ -86,6 +107,9 @@ pub async fn run(
                         ctx.metrics
                             .scheduling_seconds
                             .observe(since(created).as_secs_f64());
+                    }
+                    if let Some(why) = cold.take() {
+                        started_cold(session, &mut status, ctx, why);
                     }
                     return starting(session, status, ctx, &server, placed, "started").await;
                 }
@@ -111,6 +135,28 @@ pub async fn run(
     }
     let message = "the chosen servers filled up before START; retrying".to_owned();
     pending(session, uid, status, ctx, "NoCapacity", message).await
+}
+
+/// A session with a pool starts cold: the status says so, and an Event says why (once).
+fn started_cold(
+    session: &OpenSpaceSession,
+    status: &mut OpenSpaceSessionStatus,
+    ctx: &Context,
+    why: String,
+) {
+    if status.start != Some(Start::Cold) {
+        ctx.metrics.pool_cold_starts.inc();
+        ctx.event(session, false, "ColdStart", format!("{why}: started cold"));
+    }
+    status.start = Some(Start::Cold);
+}
+
+/// Warm when the agent says the adopted instance came from a pool.
+async fn adopted_start(ctx: &Context, server: &Server, id: u32) -> Start {
+    match ctx.links.call(server, &Request::Status { id }).await {
+        Ok(answer) if answer.pool.is_some() => Start::Warm,
+        _ => Start::Cold,
+    }
 }
 
 /// Sends START. `Ok(Some)`: started (or already running for this session). `Ok(None)`: the

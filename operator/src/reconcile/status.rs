@@ -16,15 +16,35 @@ pub fn set_condition(
     generation: Option<i64>,
     now: &Time,
 ) {
+    set_condition_in(
+        &mut status.conditions,
+        type_,
+        value,
+        reason,
+        message,
+        generation,
+        now,
+    );
+}
+
+/// [`set_condition`] on any resource's conditions (a pool's too).
+pub fn set_condition_in(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    value: bool,
+    reason: &str,
+    message: impl Into<String>,
+    generation: Option<i64>,
+    now: &Time,
+) {
     let value = if value { "True" } else { "False" };
-    let transition = status
-        .conditions
+    let transition = conditions
         .iter()
         .find(|c| c.type_ == type_ && c.status == value)
         .map(|c| c.last_transition_time.clone())
         .unwrap_or_else(|| now.clone());
-    status.conditions.retain(|c| c.type_ != type_);
-    status.conditions.push(Condition {
+    conditions.retain(|c| c.type_ != type_);
+    conditions.push(Condition {
         type_: type_.to_owned(),
         status: value.to_owned(),
         reason: reason.to_owned(),
@@ -32,7 +52,7 @@ pub fn set_condition(
         observed_generation: generation,
         last_transition_time: transition,
     });
-    status.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+    conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
 }
 
 /// Ends the session in `phase` (Ended or Failed) with `message`: `endedAt` now, no URL, and

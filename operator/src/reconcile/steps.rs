@@ -161,6 +161,7 @@ mod tests {
             unwatched_since: None,
             running_since: None,
             size: None,
+            pool: None,
         })
     }
 

@@ -44,6 +44,8 @@ pub enum Decision {
 struct Ask {
     session: String,
     selector: Option<Selector>,
+    /// For a pool's warm instance: only servers that know warm instances qualify.
+    warm: bool,
     reply: oneshot::Sender<Decision>,
 }
 
@@ -53,6 +55,9 @@ pub struct Reply {
     pub free: u32,
     /// Sessions on busy slots (owner -> slot id), when the server reports them (agents do).
     pub sessions: Option<HashMap<String, u32>>,
+    /// Warm instances among the busy slots, when the server knows them (a seed-only server
+    /// does not: pools never place there).
+    pub warm: Option<u32>,
 }
 
 impl Reply {
@@ -73,7 +78,11 @@ impl Reply {
             }
             owners
         });
-        Some(Self { free, sessions })
+        Some(Self {
+            free,
+            sessions,
+            warm: answer.warm,
+        })
     }
 }
 
@@ -104,10 +113,21 @@ impl Scheduler {
     }
 
     pub async fn ask(&self, session: &str, selector: Option<Selector>) -> Decision {
+        self.ask_for(session, selector, false).await
+    }
+
+    /// A slot for a pool's warm instance, reserved under `key` (unique per START); only servers
+    /// that know warm instances qualify.
+    pub async fn ask_warm(&self, key: &str, selector: Option<Selector>) -> Decision {
+        self.ask_for(key, selector, true).await
+    }
+
+    async fn ask_for(&self, session: &str, selector: Option<Selector>, warm: bool) -> Decision {
         let (reply, answer) = oneshot::channel();
         let ask = Ask {
             session: session.to_owned(),
             selector,
+            warm,
             reply,
         };
         if self.asks.send(ask).is_err() {
@@ -159,6 +179,11 @@ async fn rounds(
             }
         }))
         .await;
+        // For warm asks, a server that does not know warm instances counts as silent.
+        let warm_replies: Vec<Option<Reply>> = replies
+            .iter()
+            .map(|r| r.clone().filter(|r| r.warm.is_some()))
+            .collect();
         let mut book = book.lock().unwrap_or_else(|p| p.into_inner());
         book.forget_older_than(Instant::now(), RESERVATION_MEMORY);
         for ask in asks {
@@ -166,7 +191,7 @@ async fn rounds(
                 &ask.session,
                 ask.selector.as_ref(),
                 &servers,
-                &replies,
+                if ask.warm { &warm_replies } else { &replies },
                 &mut book,
                 placement,
                 asked_at,
@@ -258,6 +283,7 @@ mod tests {
         Some(Reply {
             free,
             sessions: Some(sessions.iter().map(|(s, i)| (s.to_string(), *i)).collect()),
+            warm: Some(0),
         })
     }
 

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt};
-use openspace_crds::{OpenSpaceSession, Phase};
+use openspace_crds::{OpenSpacePool, OpenSpaceSession, Phase};
 use openspace_protocol::{Answer, CommandClient, Request};
 use serde_json::json;
 
@@ -25,6 +25,7 @@ pub struct Cluster {
     pub client: Client,
     pub namespace: String,
     pub sessions: Api<OpenSpaceSession>,
+    pub pools: Api<OpenSpacePool>,
     pub pods: Api<Pod>,
 }
 
@@ -55,6 +56,7 @@ impl Cluster {
         }
         Cluster {
             sessions: Api::namespaced(client.clone(), &namespace),
+            pools: Api::namespaced(client.clone(), &namespace),
             pods: Api::namespaced(client.clone(), &namespace),
             client,
             namespace,
@@ -101,6 +103,46 @@ impl Cluster {
             .create(&PostParams::default(), &session)
             .await
             .unwrap_or_else(|e| panic!("create session {name}: {e}"))
+    }
+
+    pub async fn create_pool(&self, name: &str, spec: serde_json::Value) -> OpenSpacePool {
+        let pool: OpenSpacePool = serde_json::from_value(json!({
+            "apiVersion": "openspace.io/v1alpha1",
+            "kind": "OpenSpacePool",
+            "metadata": {"name": name},
+            "spec": spec,
+        }))
+        .unwrap();
+        self.pools
+            .create(&PostParams::default(), &pool)
+            .await
+            .unwrap_or_else(|e| panic!("create pool {name}: {e}"))
+    }
+
+    /// Polls until `check` holds for the pool, panicking with its last state after `within`.
+    pub async fn wait_pool(
+        &self,
+        name: &str,
+        within: Duration,
+        what: &str,
+        check: impl Fn(&OpenSpacePool) -> bool,
+    ) -> OpenSpacePool {
+        let deadline = Instant::now() + within;
+        loop {
+            let pool = self.pools.get_opt(name).await.expect("get pool");
+            if let Some(pool) = &pool {
+                if check(pool) {
+                    return pool.clone();
+                }
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "pool {name} not {what} within {within:?}; last seen: {:#?}",
+                    pool.map(|p| p.status)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn get(&self, name: &str) -> Option<OpenSpaceSession> {
@@ -166,8 +208,12 @@ pub fn phase_of(session: &OpenSpaceSession) -> Option<Phase> {
 }
 
 async fn install_crd(client: &Client) {
+    apply_crd(client, OpenSpaceSession::crd()).await;
+    apply_crd(client, OpenSpacePool::crd()).await;
+}
+
+async fn apply_crd(client: &Client, crd: CustomResourceDefinition) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = OpenSpaceSession::crd();
     let name = crd.metadata.name.clone().unwrap();
     crds.patch(
         &name,
@@ -195,6 +241,14 @@ async fn install_crd(client: &Client) {
         assert!(Instant::now() < deadline, "the CRD was not established");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A block of `n` API ports of its own (`--api-base-port`), so agents with `--ready tcp` on one
+/// machine never share a port.
+pub fn port_block(n: u16) -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let block = NEXT.fetch_add(1, Ordering::Relaxed) as u16;
+    20_000 + (std::process::id() % 300) as u16 * 100 + block * n
 }
 
 /// A loopback address of its own per agent, so every agent can use the seed's fixed ports.
