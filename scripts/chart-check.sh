@@ -107,6 +107,15 @@ has frontend 'value: "7"'
 has frontend 'type: Recreate'
 lacks defaults 'openspace-frontend'
 lacks frontend '^kind: Ingress$'
+lacks frontend 'OPENSPACE_POOL'
+lacks defaults '^kind: OpenSpacePool$'
+has defaults 'resources: \["openspacepools"\]'
+render pool --set frontend.enabled=true --set pool.enabled=true --set pool.warm=3 --set pool.maxInstances=9
+has pool '^kind: OpenSpacePool$'
+has pool 'warm: 3'
+has pool 'maxInstances: 9'
+has pool 'name: OPENSPACE_POOL'
+refuse 'a negative pool.warm' 'minimum' --set pool.warm=-1
 render frontend-ingress --set frontend.enabled=true --set frontend.ingress.host=start.example.org \
   --set frontend.ingress.tlsSecretName=start-tls
 has frontend-ingress 'host: "start.example.org"'

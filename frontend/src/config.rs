@@ -45,6 +45,11 @@ pub struct Config {
     #[arg(long, env = "OPENSPACE_PROFILE", default_value = "default")]
     pub profile: String,
 
+    /// An `OpenSpacePool` (in the sessions' namespace) whose warm instances the sessions claim
+    /// (`spec.pool`); a session starts cold when none is ready.
+    #[arg(long, env = "OPENSPACE_POOL")]
+    pub pool: Option<String>,
+
     /// Mark the visitor cookie `Secure` (serve the page over HTTPS, e.g. behind the Ingress).
     #[arg(long, env = "OPENSPACE_SECURE_COOKIE")]
     pub secure_cookie: bool,

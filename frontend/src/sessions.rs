@@ -117,6 +117,7 @@ impl Sessions {
             server_selector: None,
             max_duration: Some(crd_duration(self.config.max_duration)),
             idle_timeout: Some(crd_duration(self.config.idle_timeout)),
+            pool: self.config.pool.clone(),
         };
         let mut session = OpenSpaceSession::new("", spec);
         session.metadata.name = None;

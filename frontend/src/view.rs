@@ -133,6 +133,7 @@ mod tests {
             server_selector: None,
             max_duration: None,
             idle_timeout: None,
+            pool: None,
         };
         let mut s = OpenSpaceSession::new(name, spec);
         s.metadata.uid = Some(format!("uid-{name}"));
