@@ -59,6 +59,7 @@ turn:
 e2e:
 	$(CARGO) build --locked -p openspace-agent -p openspace-operator -p openspace-frontend --bins
 	e2e/flow/run.sh
+	e2e/flow/run.sh --test e2e/flow/pool-flow.mjs
 
 ## The chart's pods on a real node: kubelet + containerd + the control plane on this machine
 ## (e2e/cluster/cluster.sh), the images built from docker/*.Dockerfile with the debug binaries,

@@ -5,6 +5,9 @@
 //   cargo build --release -p openspace-agent -p openspace-operator -p openspace-frontend --bins
 //   OPENSPACE_PROFILE=release e2e/flow/run.sh e2e/flow/bench-frontend.mjs
 //
+// With POOL=N the chart's OpenSpacePool keeps N built-in instances warm and the frontend's sessions
+// claim them (`--pool`); each round then waits for the pool to be full again before the click.
+//
 // Per round: a fresh visitor clicks "Start a session"; we time the click -> POST /session answered
 // (the session created), -> the page's view says Running (create -> Running, pushed from the
 // watch), -> the first decoded frame in the stream (Running -> first frame: page load, signaling
@@ -14,11 +17,14 @@ import { pct } from '../browser/lib/latency.mjs';
 import { NS, kubectl, eventually, bringUp, tearDown } from './lib/cluster.mjs';
 
 const ROUNDS = Number(process.env.ROUNDS || 10);
-const { frontendUrl } = await bringUp({ maxSessions: 1 });
+const POOL = Number(process.env.POOL || 0);
+const { frontendUrl } = await bringUp({ maxSessions: 1, pool: POOL });
+const poolReady = () => Number(kubectl('-n', NS, 'get', 'ospool', 'openspace', '-o', 'jsonpath={.status.ready}') || 0);
 const browser = await launch();
 const parts = { created: [], running: [], frame: [], total: [] };
 try {
   for (let round = 0; round < ROUNDS; round++) {
+    if (POOL) await eventually('the pool full', () => poolReady() === POOL);
     const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
     const page = await context.newPage();
     await page.goto(frontendUrl);
@@ -46,7 +52,7 @@ try {
   await tearDown(false);
 }
 const row = (name, xs) => console.log(`| ${name} | ${pct(xs, 0.5)} ms | ${Math.max(...xs)} ms |`);
-console.log(`| frontend, ${ROUNDS} rounds, 1280x720 | p50 | max |`);
+console.log(`| frontend, ${ROUNDS} rounds, 1280x720${POOL ? `, pool of ${POOL}` : ''} | p50 | max |`);
 console.log('|---|---|---|');
 row('click -> session created (POST answered)', parts.created);
 row('created -> Running on the page (watch -> operator -> agent -> watch -> SSE)', parts.running);

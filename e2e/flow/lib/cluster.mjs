@@ -69,13 +69,15 @@ function runCmd(ip, tokenFile, args) {
  * The chart installed with helm, two agents registered as Pods, the operator and the frontend
  * running as the chart's ServiceAccounts (static-token users of those names).
  */
-export async function bringUp({ maxSessions = 1, idleTimeout = '60s' } = {}) {
+export async function bringUp({ maxSessions = 1, idleTimeout = '60s', pool = 0 } = {}) {
   if (!process.env.KUBECONFIG || !process.env.EXTRA_TOKENS) throw new Error('run through e2e/flow/run.sh');
   // The whole chart with its defaults: every object must be accepted by a real apiserver. With no
   // controller-manager or kubelet here its Deployment and DaemonSet never run pods; the operator
   // and the agents run below as local processes, under the identities the chart gives them.
+  // With `pool`, the chart's OpenSpacePool (named after the release) keeps that many warm.
+  const poolValues = pool ? ['--set', 'pool.enabled=true', '--set', `pool.warm=${pool}`] : [];
   execFileSync('helm', ['install', RELEASE, 'charts/openspace', '-n', NS, '--create-namespace',
-    '--set', 'frontend.enabled=true'], { stdio: 'inherit' });
+    '--set', 'frontend.enabled=true', ...poolValues], { stdio: 'inherit' });
   for (const kind of ['deployment/openspace-operator', 'daemonset/openspace-agent', 'clusterrole/openspace-operator',
     'role/openspace-operator', 'networkpolicy/openspace-agent', 'serviceaccount/openspace-operator']) {
     kubectl('-n', NS, 'get', kind, '-o', 'name');
@@ -96,6 +98,7 @@ export async function bringUp({ maxSessions = 1, idleTimeout = '60s' } = {}) {
   // The frontend likewise, allowing one live session.
   const frontendProcess = start('frontend', binary('openspace-frontend'), [
     '--listen', '127.0.0.1:0', '--namespace', NS, '--max-sessions', String(maxSessions), '--idle-timeout', idleTimeout,
+    ...(pool ? ['--pool', RELEASE] : []),
   ], { KUBECONFIG: serviceAccountKubeconfig('frontend'), RUST_LOG: 'info,kube=warn' }, /listen_addr=/);
   await frontendProcess.seen;
   const frontendUrl = `http://${frontendProcess.entry.logs.join('\n').match(/listen_addr=(\S+)/)[1]}/`;
