@@ -5,14 +5,23 @@
 #   openspace-agent --ready tcp --instance-command 'e2e/pools/slow-instance.sh 15 {api_port}'
 delay=${1:?usage: slow-instance.sh DELAY_SECONDS API_PORT}
 port=${2:?usage: slow-instance.sh DELAY_SECONDS API_PORT}
+# The agent that started us: when it dies without stopping us (SIGKILL in a test), we go too, so
+# no instance outlives its agent on a test machine (in a pod, the container's end does this).
+agent=$PPID
 sleep "$delay"
 exec python3 -c '
-import signal, socket, sys
+import os, signal, socket, sys
+if os.getppid() != int(sys.argv[2]):
+    sys.exit(0)
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1])))
 s.listen(64)
+s.settimeout(0.2)
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-while True:
-    s.accept()[0].close()
-' "$port"
+while os.getppid() == int(sys.argv[2]):
+    try:
+        s.accept()[0].close()
+    except socket.timeout:
+        pass
+' "$port" "$agent"
