@@ -21,7 +21,8 @@ use futures::StreamExt;
 use kube::runtime::watcher;
 use openspace_crds::{OpenSpaceSession, Phase, Start};
 use serde_json::json;
-use support::{operator, port_block, Agent, Cluster};
+use support::pools::port_block;
+use support::{operator, Agent, Cluster};
 
 const READY_AFTER_S: u32 = 15;
 const CAPACITY: u16 = 40;

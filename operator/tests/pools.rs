@@ -11,7 +11,8 @@ use std::time::Duration;
 use openspace_crds::{OpenSpacePool, OpenSpaceSession, Phase, Resolution, Start};
 use openspace_protocol::{Owner, Request, SlotStatus};
 use serde_json::json;
-use support::{operator, phase_of, port_block, Agent, Cluster, WAIT};
+use support::pools::port_block;
+use support::{operator, phase_of, Agent, Cluster, WAIT};
 
 /// The instance program: ready (its API port open) `delay` seconds after it starts.
 fn slow(delay: u32) -> String {

@@ -3,6 +3,8 @@
 //! a kubelet would, and the real operator binary.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod pools;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -105,46 +107,6 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("create session {name}: {e}"))
     }
 
-    pub async fn create_pool(&self, name: &str, spec: serde_json::Value) -> OpenSpacePool {
-        let pool: OpenSpacePool = serde_json::from_value(json!({
-            "apiVersion": "openspace.io/v1alpha1",
-            "kind": "OpenSpacePool",
-            "metadata": {"name": name},
-            "spec": spec,
-        }))
-        .unwrap();
-        self.pools
-            .create(&PostParams::default(), &pool)
-            .await
-            .unwrap_or_else(|e| panic!("create pool {name}: {e}"))
-    }
-
-    /// Polls until `check` holds for the pool, panicking with its last state after `within`.
-    pub async fn wait_pool(
-        &self,
-        name: &str,
-        within: Duration,
-        what: &str,
-        check: impl Fn(&OpenSpacePool) -> bool,
-    ) -> OpenSpacePool {
-        let deadline = Instant::now() + within;
-        loop {
-            let pool = self.pools.get_opt(name).await.expect("get pool");
-            if let Some(pool) = &pool {
-                if check(pool) {
-                    return pool.clone();
-                }
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "pool {name} not {what} within {within:?}; last seen: {:#?}",
-                    pool.map(|p| p.status)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
     pub async fn get(&self, name: &str) -> Option<OpenSpaceSession> {
         self.sessions.get_opt(name).await.expect("get session")
     }
@@ -241,14 +203,6 @@ async fn apply_crd(client: &Client, crd: CustomResourceDefinition) {
         assert!(Instant::now() < deadline, "the CRD was not established");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// A block of `n` API ports of its own (`--api-base-port`), so agents with `--ready tcp` on one
-/// machine never share a port.
-pub fn port_block(n: u16) -> u16 {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let block = NEXT.fetch_add(1, Ordering::Relaxed) as u16;
-    20_000 + (std::process::id() % 300) as u16 * 100 + block * n
 }
 
 /// A loopback address of its own per agent, so every agent can use the seed's fixed ports.
