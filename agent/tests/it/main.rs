@@ -7,6 +7,7 @@ mod support;
 
 mod cli;
 mod command_protocol;
+mod encoder_quality;
 mod instance_api;
 mod instances;
 mod signaling;
