@@ -72,6 +72,7 @@ cluster:
 bench: deps
 	$(CARGO) bench -p openspace-agent --bench command_api
 	$(CARGO) bench -p openspace-agent --bench media
+	$(CARGO) bench -p openspace-agent --bench encoder_quality --features gstreamer
 	$(CARGO) bench -p openspace-agent --bench x11_capture
 	$(CARGO) build --release --locked -p openspace-agent --bins
 	e2e/control-plane/control-plane.sh run "$${TMPDIR:-/tmp}/openspace-bench-$$$$" -- \
