@@ -103,13 +103,14 @@ struct Run {
 struct Comparison {
     /// Each measured frame's picture against it.
     quality: Vec<FrameQuality>,
-    /// Frames the encoder gave nothing for.
+    /// Measured frames the encoder gave nothing for.
     skipped: usize,
-    /// Encoded frames the decoder gave no picture for.
+    /// Measured frames whose encoding the decoder gave no picture for.
     undecoded: usize,
-    /// Pictures whose stamp named an earlier frame than the one just encoded.
+    /// Pictures, of measured frames' encodings, whose stamp named an earlier frame.
     late: usize,
-    /// Pictures whose stamp could not be read (compared with the frame just encoded).
+    /// Pictures, of measured frames' encodings, whose stamp could not be read (compared with
+    /// the frame just encoded).
     unstamped: usize,
 }
 
@@ -171,22 +172,30 @@ fn compare_all(width: u32, height: u32, runs: &[Run], hashes: &[u64]) -> Vec<Com
         assert_eq!(hash(&frame), expected, "frame {n} rendered differently");
         kept.push_back((n, frame));
         for ((run, decoder), comparison) in runs.iter().zip(&mut decoders).zip(&mut comparisons) {
+            // The counts are of measured frames, as the timings and bytes are.
+            let measured = usize::from(n >= WARM_UP);
             let Some(encoded) = &run.produced[n] else {
-                comparison.skipped += usize::from(n >= WARM_UP);
+                comparison.skipped += measured;
                 continue;
             };
             let Some(picture) = decoder.decode(encoded).expect("decode") else {
-                comparison.undecoded += usize::from(n >= WARM_UP);
+                comparison.undecoded += measured;
                 continue;
             };
-            let source = match read_stamp(picture.y(), width as usize, width, height) {
+            let stamp = read_stamp(
+                picture.y(),
+                picture.width as usize,
+                picture.width,
+                picture.height,
+            );
+            let source = match stamp {
                 Some((number, time)) if stamp_time(number as usize) == time => number as usize,
                 _ => {
-                    comparison.unstamped += 1;
+                    comparison.unstamped += measured;
                     n
                 }
             };
-            comparison.late += usize::from(source < n);
+            comparison.late += measured * usize::from(source < n);
             if source < WARM_UP {
                 continue;
             }
