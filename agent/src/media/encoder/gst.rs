@@ -132,6 +132,8 @@ pub struct GstEncoder {
     settings: EncoderSettings,
     running: Option<Running>,
     frames: u64,
+    /// The last output was skipped to catch up (see `encode`): the next frame is a keyframe.
+    resync: bool,
 }
 
 struct Running {
@@ -158,6 +160,7 @@ impl GstEncoder {
             settings,
             running: None,
             frames: 0,
+            resync: false,
         })
     }
 
@@ -256,7 +259,7 @@ impl VideoEncoder for GstEncoder {
         let Some(running) = &self.running else {
             return Ok(None);
         };
-        if keyframe {
+        if keyframe || std::mem::take(&mut self.resync) {
             let request = gstreamer_video::UpstreamForceKeyUnitEvent::builder()
                 .all_headers(true)
                 .build();
@@ -270,12 +273,37 @@ impl VideoEncoder for GstEncoder {
             .src
             .push_buffer(buffer)
             .map_err(|e| self.error(format!("push: {e}")))?;
-        let Some(sample) = running
-            .sink
-            .try_pull_sample(gst::ClockTime::from_mseconds(OUTPUT_WAIT.as_millis() as u64))
-        else {
+        let wait = gst::ClockTime::from_mseconds(OUTPUT_WAIT.as_millis() as u64);
+        let Some(mut sample) = running.sink.try_pull_sample(wait) else {
+            // Late (a stalled machine): this frame's output comes with a later call.
             return Ok(None);
         };
+        // One output per call keeps a pipeline that was once late a frame behind for good. So
+        // when the output is an earlier frame's, take the newest (waiting for this frame's); the
+        // outputs skipped on the way are lost, so unless the newest is a keyframe it is dropped
+        // too and the next frame is forced to be one, as after a lost packet (PLI).
+        let is_stale = |sample: &gst::Sample| sample.buffer().and_then(|b| b.pts()) < Some(pts);
+        if is_stale(&sample) {
+            while let Some(newer) = running.sink.try_pull_sample(gst::ClockTime::ZERO) {
+                sample = newer;
+            }
+            if is_stale(&sample) {
+                match running.sink.try_pull_sample(wait) {
+                    Some(current) => sample = current,
+                    None => {
+                        self.resync = true;
+                        return Ok(None);
+                    }
+                }
+            }
+            let is_keyframe = sample
+                .buffer()
+                .is_some_and(|b| !b.flags().contains(gst::BufferFlags::DELTA_UNIT));
+            if !is_keyframe {
+                self.resync = true;
+                return Ok(None);
+            }
+        }
         let buffer = sample
             .buffer()
             .ok_or_else(|| self.error("a sample without a buffer"))?;
