@@ -75,6 +75,8 @@ bench: deps
 	$(CARGO) bench -p openspace-agent --bench encoder_quality --features gstreamer
 	$(CARGO) bench -p openspace-agent --bench x11_capture
 	$(CARGO) build --release --locked -p openspace-agent --bins
+	$(CARGO) build --release --locked -p openspace-agent --example reference_sender --features reference-sender
+	cd e2e/browser && node bench/reference.mjs
 	e2e/control-plane/control-plane.sh run "$${TMPDIR:-/tmp}/openspace-bench-$$$$" -- \
 	  $(CARGO) bench -p openspace-operator --bench scale
 	$(CARGO) build --release --locked -p openspace-operator -p openspace-frontend --bins

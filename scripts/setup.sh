@@ -17,6 +17,15 @@ pkg-config --exists gstreamer-app-1.0 2>/dev/null || packages+=(libgstreamer1.0-
 for p in gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly; do
   [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || packages+=("$p")
 done
+# `make bench` only: the reference sender (agent/examples/reference_sender.rs, feature
+# reference-sender) is GStreamer's webrtcbin (plugins-bad) with libnice's ICE.
+case " ${MAKECMDGOALS:-} " in
+  *" bench "*)
+    pkg-config --exists gstreamer-webrtc-1.0 2>/dev/null || packages+=(libgstreamer-plugins-bad1.0-dev)
+    for p in gstreamer1.0-plugins-bad gstreamer1.0-nice; do
+      [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || packages+=("$p")
+    done ;;
+esac
 /usr/bin/python3 -c 'import websockets' 2>/dev/null || packages+=(python3-websockets)  # seed supervisor
 /usr/bin/python3 -c 'import yaml' 2>/dev/null || packages+=(python3-yaml)  # scripts/chart-check.sh
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)  # the openspace-api venv
