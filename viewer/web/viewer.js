@@ -12,6 +12,7 @@ const MAX_STREAM_H = 1080;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 8000;
 const LIVE_RESET_MS = 10000;     // this long live forgives earlier failures
+const DEFAULT_JITTER_BUFFER_TARGET = null; // the browser decides (bench/jitter.mjs: see BENCHMARKS.md)
 const DISCONNECT_GRACE_MS = 4000;
 const CONNECT_WATCHDOG_MS = 20000;
 // A working candidate pair takes well under a second on any usable path; Chromium itself waits
@@ -35,7 +36,7 @@ const ui = {
 const viewer = {
   state: 'connecting', callerId: null, framesDecoded: 0, lastStamp: null, latencyMs: null,
   stats: {}, videoWidth: 0, videoHeight: 0, controller: null, resizable: false,
-  clockOffsetMs: null, errors: [],
+  clockOffsetMs: null, errors: [], jitterBufferTarget: null,
   send: (obj) => sendInput(obj),
 };
 window.viewer = viewer;
@@ -62,7 +63,16 @@ function parseRoute() {
     // encode and streams whichever this browser's answer picks.
     codec: params.get('codec') || null,
     stats: params.get('stats') === '1',
+    // The receiver's jitterBufferTarget in ms (bench/jitter.mjs measures it); 'browser' leaves
+    // the browser's own choice.
+    jitterBufferTarget: jitterBufferTarget(params.get('jitterBufferTarget')),
   };
+}
+
+function jitterBufferTarget(value) {
+  if (value === 'browser') return null;
+  const ms = Number(value);
+  return value !== null && value !== '' && Number.isFinite(ms) && ms >= 0 && ms <= 4000 ? ms : DEFAULT_JITTER_BUFFER_TARGET;
 }
 
 // ------------------------------------------------------------------- ui ----
@@ -239,7 +249,12 @@ function enqueue(s, task) {
 
 function createPeer(s) {
   const pc = new RTCPeerConnection({ iceServers: s.iceServers });
-  pc.ontrack = (e) => attachStream(e.streams[0] ?? new MediaStream([e.track]));
+  pc.ontrack = (e) => {
+    const target = s.route.jitterBufferTarget;
+    if (target !== null && 'jitterBufferTarget' in e.receiver) e.receiver.jitterBufferTarget = target;
+    viewer.jitterBufferTarget = e.receiver.jitterBufferTarget ?? null;
+    attachStream(e.streams[0] ?? new MediaStream([e.track]));
+  };
   pc.ondatachannel = (e) => { if (e.channel.label === 'input') setupChannel(s, e.channel); };
   pc.onicecandidate = (e) => {
     const c = e.candidate;
