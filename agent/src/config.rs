@@ -90,7 +90,8 @@ pub struct Args {
     #[arg(long, env = "OPENSPACE_FPS", default_value_t = 30)]
     pub fps: u32,
 
-    /// Threads per encoder.
+    /// Threads per encoder (libvpx's VP8 encoder uses one: more made it slower here, see
+    /// BENCHMARKS.md).
     #[arg(long, env = "OPENSPACE_ENCODER_THREADS", default_value_t = 2)]
     pub encoder_threads: u16,
 

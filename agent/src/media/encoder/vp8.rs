@@ -13,6 +13,10 @@ use crate::media::frame::I420Frame;
 const CPU_USED: c_int = 10;
 /// A keyframe at least this often, so a lost request never freezes a viewer for long.
 const MAX_KEYFRAME_DISTANCE: c_uint = 300;
+/// At most this many encoder threads whatever `--encoder-threads` says: on 2 cores with the
+/// browser beside it, 2 threads made 720p30 fall to ~9 frames/s with p99 near 1 s, 1 thread kept
+/// 28.5 frames/s at p99 ~100 ms (e2e/browser/bench/threads.mjs, BENCHMARKS.md).
+const MAX_THREADS: u16 = 1;
 
 pub struct Vp8Encoder {
     settings: EncoderSettings,
@@ -65,7 +69,7 @@ impl Vp8Encoder {
                 num: 1,
                 den: self.settings.fps.round().max(1.0) as c_int,
             };
-            cfg.g_threads = c_uint::from(self.settings.threads);
+            cfg.g_threads = c_uint::from(self.settings.threads.clamp(1, MAX_THREADS));
             cfg.g_lag_in_frames = 0;
             cfg.g_error_resilient = 1;
             cfg.g_pass = vpx::vpx_enc_pass::VPX_RC_ONE_PASS;
