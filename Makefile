@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo cluster-demo test lint unit browser turn e2e cluster bench deps crds
+.PHONY: demo cluster-demo test lint unit browser turn e2e cluster bench endurance deps crds
 
 ## Run the main job locally (see README: what the demo starts and the URL to open).
 demo: deps
@@ -76,11 +76,18 @@ bench: deps
 	$(CARGO) bench -p openspace-agent --bench x11_capture
 	$(CARGO) build --release --locked -p openspace-agent --bins
 	$(CARGO) build --release --locked -p openspace-agent --example reference_sender --features reference-sender
-	cd e2e/browser && node bench/reference.mjs
+	cd e2e/browser && node bench/reference.mjs && node bench/jitter.mjs && node bench/threads.mjs \
+	  && node bench/endurance.mjs
 	e2e/control-plane/control-plane.sh run "$${TMPDIR:-/tmp}/openspace-bench-$$$$" -- \
 	  $(CARGO) bench -p openspace-operator --bench scale
 	$(CARGO) build --release --locked -p openspace-operator -p openspace-frontend --bins
 	OPENSPACE_PROFILE=release e2e/flow/run.sh e2e/flow/bench-frontend.mjs
+
+## One stream for 30 minutes (e2e/browser/bench/long-stream.mjs): frame rate, latency and the
+## agent's footprint at the end against the start.
+endurance: deps
+	$(CARGO) build --release --locked -p openspace-agent --bins
+	cd e2e/browser && node bench/long-stream.mjs
 
 ## Installs missing system packages (Debian) and Rust components; fast when all are there.
 deps:
