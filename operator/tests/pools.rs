@@ -21,6 +21,13 @@ fn slow(delay: u32) -> String {
 }
 
 /// An agent with `capacity` slots whose instances take `delay` seconds to be ready.
+/// One pool test at a time: each starts its own agents, operator and 4-15 s instance programs,
+/// and two at once on two cores made the slowest ones miss their deadlines.
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
+}
+
 fn agent(name: &str, capacity: u16, delay: u32) -> Agent {
     let base = port_block(capacity).to_string();
     let command = slow(delay);
@@ -72,6 +79,7 @@ async fn owners(agent: &Agent) -> BTreeMap<u32, Owner> {
 
 #[tokio::test]
 async fn a_pool_fills_a_session_claims_in_one_step_and_the_pool_refills() {
+    let _serial = serial().await;
     let cluster = Cluster::new("pool-claim").await;
     let agent = agent("agent-a", 6, 1);
     cluster.register(&agent).await;
@@ -156,6 +164,7 @@ async fn a_pool_fills_a_session_claims_in_one_step_and_the_pool_refills() {
 
 #[tokio::test]
 async fn twenty_sessions_on_a_pool_of_five_claim_five_and_start_fifteen_cold() {
+    let _serial = serial().await;
     let cluster = Cluster::new("pool-burst").await;
     // Instances take 4 s to be ready, so refills cannot be claimed by this burst.
     let agents: Vec<Agent> = (0..3)
@@ -212,6 +221,7 @@ async fn twenty_sessions_on_a_pool_of_five_claim_five_and_start_fifteen_cold() {
 
 #[tokio::test]
 async fn a_lost_agents_warm_instances_are_replaced_elsewhere() {
+    let _serial = serial().await;
     let cluster = Cluster::new("pool-loss").await;
     let a = agent("agent-a", 4, 0);
     let mut b = agent("agent-b", 4, 0);
@@ -254,6 +264,7 @@ async fn a_lost_agents_warm_instances_are_replaced_elsewhere() {
 
 #[tokio::test]
 async fn a_deleted_pool_stops_its_warm_instances_and_claimed_sessions_live_on() {
+    let _serial = serial().await;
     let cluster = Cluster::new("pool-delete").await;
     let agent = agent("agent-a", 4, 0);
     cluster.register(&agent).await;
@@ -307,6 +318,7 @@ async fn a_deleted_pool_stops_its_warm_instances_and_claimed_sessions_live_on() 
 
 #[tokio::test]
 async fn an_operator_killed_between_claim_and_status_write_is_adopted_with_one_owner() {
+    let _serial = serial().await;
     let cluster = Cluster::new("pool-crash").await;
     let agent = agent("agent-a", 4, 0);
     cluster.register(&agent).await;

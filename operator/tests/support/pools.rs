@@ -53,9 +53,18 @@ impl Cluster {
 }
 
 /// A block of `n` API ports of its own (`--api-base-port`), so agents with `--ready tcp` on one
-/// machine never share a port.
+/// machine never share a port: below Linux's ephemeral range (32768-60999), where the kernel
+/// hands out the client ports of every connection on the machine, and each port of the block
+/// free when it is chosen (a port someone listens on would make `--ready tcp` answer at once).
 pub fn port_block(n: u16) -> u16 {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let block = NEXT.fetch_add(1, Ordering::Relaxed) as u16;
-    20_000 + (std::process::id() % 300) as u16 * 100 + block * n
+    loop {
+        let block = NEXT.fetch_add(1, Ordering::Relaxed) as u16;
+        let base = 20_000 + (std::process::id() % 50) as u16 * 200 + (block * n) % 10_000;
+        let free =
+            (base..base + n).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+        if free && base + n < 32_768 {
+            return base;
+        }
+    }
 }
