@@ -7,11 +7,11 @@ use std::sync::LazyLock;
 use kube::core::{Selector, SelectorExt};
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
-use openspace_crds::{OpenSpaceSession, OpenSpaceSessionStatus, Phase, Resolution, Start};
+use openspace_crds::{OpenSpaceSession, OpenSpaceSessionStatus, Resolution, Start};
 use openspace_protocol::Request;
 
-use super::status::{set_condition, READY, SCHEDULED};
-use super::url::UrlValues;
+use super::follow::{session_url, write_running};
+use super::status::{set_condition, SCHEDULED};
 use super::{now, since, Context, Error, Placed};
 use crate::pools::steps::claim_order;
 use crate::servers::Server;
@@ -175,26 +175,17 @@ async fn running(
             Err(e) => ctx.event(session, true, "ResizeFailed", e.to_string()),
         }
     }
-    let url = ctx.config.url_template.render(&UrlValues {
-        host: &server.public_host,
-        id,
-        token: placed.token.as_deref().unwrap_or_default(),
-        name: &session.name_any(),
-        namespace: &session.namespace().unwrap_or_default(),
-    });
+    let url = session_url(ctx, session, server, id, placed.token.as_deref());
     let now = now();
     let generation = session.metadata.generation;
     let message = format!(
         "claimed warm instance {id} of pool {pool_name} on {}",
         server.name
     );
-    status.phase = Some(Phase::Running);
     status.server = Some(server.name.clone());
     status.node = server.node.clone();
     status.instance_id = Some(id);
-    status.url = Some(url.clone());
     status.started_at = Some(now.clone());
-    status.ready_at = Some(now.clone());
     status.message = Some(message.clone());
     status.resolution = applied;
     status.start = Some(Start::Warm);
@@ -208,21 +199,7 @@ async fn running(
         generation,
         &now,
     );
-    set_condition(
-        &mut status,
-        READY,
-        true,
-        "Running",
-        "the instance is running",
-        generation,
-        &now,
-    );
-    ctx.write_status(session, &status).await?;
-    if let Some(created) = &session.metadata.creation_timestamp {
-        ctx.metrics
-            .ready_seconds
-            .observe(since(created).as_secs_f64());
-    }
+    write_running(ctx, session, &mut status, &url, &now).await?;
     ctx.event(
         session,
         false,

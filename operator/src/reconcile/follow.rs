@@ -1,5 +1,6 @@
 //! A Starting or Running session: observe its slot, decide with [`steps::next`], act.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use openspace_crds::{OpenSpaceSession, OpenSpaceSessionStatus, Phase, Resolution};
 use openspace_protocol::{Request, StartRequest};
@@ -190,35 +191,58 @@ async fn ready(
             token = answer.token;
         }
     }
-    let url = ctx.config.url_template.render(&UrlValues {
+    let url = session_url(ctx, session, server, id, token.as_deref());
+    let now = now();
+    status.message = Some(format!("instance {id} on {} is running", server.name));
+    write_running(ctx, session, &mut status, &url, &now).await?;
+    ctx.event(session, false, "Running", format!("watch at {url}"));
+    // Our write comes back through the watch and re-runs this with the Running object.
+    Ok(Action::requeue(ctx.config.status_interval))
+}
+
+/// The session's URL for instance `id` on `server`, from the configured template.
+pub(super) fn session_url(
+    ctx: &Context,
+    session: &OpenSpaceSession,
+    server: &Server,
+    id: u32,
+    token: Option<&str>,
+) -> String {
+    ctx.config.url_template.render(&UrlValues {
         host: &server.public_host,
         id,
-        token: token.as_deref().unwrap_or_default(),
+        token: token.unwrap_or_default(),
         name: &session.metadata.name.clone().unwrap_or_default(),
         namespace: &session.metadata.namespace.clone().unwrap_or_default(),
-    });
-    let now = now();
-    let generation = session.metadata.generation;
+    })
+}
+
+/// Marks `status` Running at `now` (phase, URL, ready time, the Ready condition), writes it, and
+/// observes the session's created -> Running time.
+pub(super) async fn write_running(
+    ctx: &Context,
+    session: &OpenSpaceSession,
+    status: &mut OpenSpaceSessionStatus,
+    url: &str,
+    now: &Time,
+) -> Result<(), Error> {
     status.phase = Some(Phase::Running);
-    status.url = Some(url.clone());
+    status.url = Some(url.to_owned());
     status.ready_at = Some(now.clone());
-    status.message = Some(format!("instance {id} on {} is running", server.name));
     set_condition(
-        &mut status,
+        status,
         READY,
         true,
         "Running",
         "the instance is running",
-        generation,
-        &now,
+        session.metadata.generation,
+        now,
     );
-    ctx.write_status(session, &status).await?;
+    ctx.write_status(session, status).await?;
     if let Some(created) = &session.metadata.creation_timestamp {
         ctx.metrics
             .ready_seconds
             .observe(since(created).as_secs_f64());
     }
-    ctx.event(session, false, "Running", format!("watch at {url}"));
-    // Our write comes back through the watch and re-runs this with the Running object.
-    Ok(Action::requeue(ctx.config.status_interval))
+    Ok(())
 }
