@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use openspace_agent::command::{Request, SlotStatus, StartRequest};
+use openspace_agent::command::{CommandClient, Request, SlotStatus, StartRequest};
 use openspace_agent::x11::auth::{display_in_use, lock_path, socket_path};
 use support::{call, process_exists, read_pid, status, wait_failed, wait_status, Agent, Scratch};
 
@@ -189,6 +189,22 @@ fn server_files(display: u32) -> Vec<String> {
         .collect()
 }
 
+/// An agent on `server` with instance 0 RUNNING `program` at 640x360, and the pid the program
+/// wrote to `pid.0` in `dir`.
+async fn running_instance(
+    server: &str,
+    base: u32,
+    program: &str,
+    dir: &Scratch,
+) -> (Agent, CommandClient, i32) {
+    let agent = x11_agent(server, base, program);
+    let mut client = agent.client().await;
+    assert_eq!(call(&mut client, start(640, 360)).await.error, "none");
+    wait_status(&mut client, 0, SlotStatus::Running, X_TIMEOUT).await;
+    let pid = read_pid(&dir.path("pid.0")).await;
+    (agent, client, pid)
+}
+
 on_each_server!(killing_the_program_is_a_crash_and_frees_the_slot: xvfb_killing_the_program_is_a_crash, xorg_killing_the_program_is_a_crash);
 
 async fn killing_the_program_is_a_crash_and_frees_the_slot(server: &str) {
@@ -198,19 +214,15 @@ async fn killing_the_program_is_a_crash_and_frees_the_slot(server: &str) {
         "sh -c 'echo $$ > {}/pid.{{id}}; exec xterm'",
         dir.0.display()
     );
-    let agent = x11_agent(server, base, &program);
-    let mut client = agent.client().await;
-    assert_eq!(call(&mut client, start(640, 360)).await.error, "none");
-    wait_status(&mut client, 0, SlotStatus::Running, X_TIMEOUT).await;
-    let pid = read_pid(&dir.path("pid.0")).await;
-    let server = server_pid(base);
+    let (agent, mut client, pid) = running_instance(server, base, &program, &dir).await;
+    let x_server = server_pid(base);
     support::signal(pid, nix::sys::signal::Signal::SIGKILL);
     let answer = wait_failed(&mut client, 0).await;
     assert_eq!(
         answer.reason.as_deref(),
         Some("killed by signal 9 (SIGKILL) while running")
     );
-    wait_gone(server).await;
+    wait_gone(x_server).await;
     let (_, metrics) = agent.http_get("/metrics");
     assert!(
         metrics.contains(r#"openspace_agent_instance_failures_total{kind="signal"} 1"#),
@@ -231,11 +243,7 @@ async fn killing_the_x_server_is_a_crash_and_frees_the_slot(server: &str) {
         "sh -c 'echo $$ > {}/pid.{{id}}; xterm & sleep 600'",
         dir.0.display()
     );
-    let agent = x11_agent(server, base, &program);
-    let mut client = agent.client().await;
-    assert_eq!(call(&mut client, start(640, 360)).await.error, "none");
-    wait_status(&mut client, 0, SlotStatus::Running, X_TIMEOUT).await;
-    let pid = read_pid(&dir.path("pid.0")).await;
+    let (agent, mut client, pid) = running_instance(server, base, &program, &dir).await;
     support::signal(server_pid(base), nix::sys::signal::Signal::SIGKILL);
     let answer = wait_failed(&mut client, 0).await;
     let reason = answer.reason.unwrap_or_default();
